@@ -1,0 +1,1 @@
+from . import backbones, classifiers, heads, losses, necks, segmentors, selfsup, utils  # noqa: F401

@@ -1,0 +1,73 @@
+"""Install mmdbp: ``pip install -e .`` (develop) or ``pip install .``.
+
+As the OpenMMLab packages do, the repository's ``configs/`` and ``tools/`` are shipped inside the
+package as ``mmdbp/.mim`` (symlinks in editable installs, copies in wheels), so that
+``mim train mmdbp <config>`` / ``mim test mmdbp <config>`` find them.
+"""
+import os
+import os.path as osp
+import shutil
+import sys
+import warnings
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def get_version() -> str:
+    scope: dict = {}
+    with open(osp.join(HERE, 'mmdbp', 'version.py')) as f:
+        exec(f.read(), scope)
+    return scope['__version__']
+
+
+def add_mim_extension() -> None:
+    """Expose configs/ and tools/ under mmdbp/.mim for openmim."""
+    if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
+        mode = 'symlink'
+    elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'install', 'build')):
+        mode = 'copy'
+    else:
+        return
+    mim_dir = osp.join(HERE, 'mmdbp', '.mim')
+    os.makedirs(mim_dir, exist_ok=True)
+    for name in ('configs', 'tools', 'model-index.yml'):
+        src = osp.join(HERE, name)
+        dst = osp.join(mim_dir, name)
+        if not osp.exists(src):
+            continue
+        if osp.islink(dst) or osp.isfile(dst):
+            os.remove(dst)
+        elif osp.isdir(dst):
+            shutil.rmtree(dst)
+        if mode == 'symlink':
+            try:
+                os.symlink(osp.relpath(src, mim_dir), dst)
+                continue
+            except OSError:
+                warnings.warn(f'cannot symlink {src}; copying it instead')
+        if osp.isdir(src):
+            shutil.copytree(src, dst)
+        else:
+            shutil.copyfile(src, dst)
+
+
+if __name__ == '__main__':
+    add_mim_extension()
+    setup(
+        name='mmdbp',
+        version=get_version(),
+        description='Cheaper ViT pre-training and token-pruned inference for OpenMMLab: '
+        'DBP-MAE, GreenMIM, MIRL, masked fine-tuning + token pruning',
+        long_description=open(osp.join(HERE, 'README.md')).read() if osp.exists(osp.join(HERE, 'README.md')) else '',
+        long_description_content_type='text/markdown',
+        packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+        include_package_data=True,
+        package_data={'mmdbp': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
+        python_requires='>=3.8',
+        install_requires=['mmengine>=0.10.0', 'mmpretrain>=1.2.0', 'mmsegmentation>=1.2.0',
+                          'codecarbon', 'matplotlib'],
+        license='Apache License 2.0',
+        zip_safe=False,
+    )
