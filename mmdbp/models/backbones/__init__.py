@@ -1,0 +1,1 @@
+from .vit import FastMAEViT, FastVisionTransformer  # noqa: F401

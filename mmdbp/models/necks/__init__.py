@@ -1,0 +1,1 @@
+from .mae_decoder import FastMAEDecoder  # noqa: F401

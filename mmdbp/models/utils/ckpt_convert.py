@@ -1,0 +1,73 @@
+"""Convert mmdbp ViT weights to the layouts of mmpretrain's and mmseg's ``VisionTransformer``.
+
+mmdbp's :class:`~mmdbp.models.backbones.FastVisionTransformer` uses timm-style names
+(``blocks.i.norm1``, ``attn.qkv``, ``mlp.fc1``, final ``norm``). The host backbones name them
+
+====================  ==========================  ===========================================
+mmdbp                 mmpretrain ViT              mmseg ViT
+====================  ==========================  ===========================================
+blocks.i.norm1        layers.i.ln1                layers.i.ln1
+blocks.i.attn.qkv     layers.i.attn.qkv           layers.i.attn.attn.in_proj_{weight,bias}
+blocks.i.attn.proj    layers.i.attn.proj          layers.i.attn.attn.out_proj
+blocks.i.norm2        layers.i.ln2                layers.i.ln2
+blocks.i.mlp.fc1      layers.i.ffn.layers.0.0     layers.i.ffn.layers.0.0
+blocks.i.mlp.fc2      layers.i.ffn.layers.1       layers.i.ffn.layers.1
+norm                  ln1                         ln1
+====================  ==========================  ===========================================
+
+``patch_embed.projection``, ``cls_token`` and ``pos_embed`` keep their names.
+"""
+import re
+from collections import OrderedDict
+from typing import Dict, Mapping
+
+import torch
+
+_COMMON = [
+    (r'^blocks\.(\d+)\.norm1\.', r'layers.\1.ln1.'),
+    (r'^blocks\.(\d+)\.norm2\.', r'layers.\1.ln2.'),
+    (r'^blocks\.(\d+)\.mlp\.fc1\.', r'layers.\1.ffn.layers.0.0.'),
+    (r'^blocks\.(\d+)\.mlp\.fc2\.', r'layers.\1.ffn.layers.1.'),
+    (r'^norm\.', r'ln1.'),
+]
+_RULES = {
+    'mmpretrain': _COMMON + [
+        (r'^blocks\.(\d+)\.attn\.qkv\.', r'layers.\1.attn.qkv.'),
+        (r'^blocks\.(\d+)\.attn\.proj\.', r'layers.\1.attn.proj.'),
+    ],
+    'mmseg': _COMMON + [
+        (r'^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$', r'layers.\1.attn.attn.in_proj_\2'),
+        (r'^blocks\.(\d+)\.attn\.proj\.', r'layers.\1.attn.attn.out_proj.'),
+    ],
+}
+_KEEP = ('patch_embed.projection.', 'cls_token', 'pos_embed')
+
+
+def extract_backbone(state_dict: Mapping[str, torch.Tensor],
+                     prefix: str = 'backbone.') -> Dict[str, torch.Tensor]:
+    """Keys under ``prefix`` with the prefix removed (everything else, e.g. decoders, dropped)."""
+    return OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
+
+
+def convert_vit(state_dict: Mapping[str, torch.Tensor], target: str = 'mmpretrain',
+                drop_unknown: bool = True) -> Dict[str, torch.Tensor]:
+    """Rename a :class:`FastVisionTransformer` state dict for ``target`` (``'mmpretrain'`` or
+    ``'mmseg'``). Keys without a rule (e.g. ``norm_avg``) are dropped when ``drop_unknown``,
+    otherwise a ``KeyError`` names them."""
+    if target not in _RULES:
+        raise ValueError(f'target must be one of {sorted(_RULES)}, got {target!r}.')
+    out, unknown = OrderedDict(), []
+    for key, value in state_dict.items():
+        if key.startswith(_KEEP):
+            out[key] = value
+            continue
+        for pattern, repl in _RULES[target]:
+            new, n = re.subn(pattern, repl, key)
+            if n:
+                out[new] = value
+                break
+        else:
+            unknown.append(key)
+    if unknown and not drop_unknown:
+        raise KeyError(f'No {target} name for these ViT keys: {unknown}')
+    return out
