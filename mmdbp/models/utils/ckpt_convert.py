@@ -13,6 +13,7 @@ blocks.i.norm2        layers.i.ln2                layers.i.ln2
 blocks.i.mlp.fc1      layers.i.ffn.layers.0.0     layers.i.ffn.layers.0.0
 blocks.i.mlp.fc2      layers.i.ffn.layers.1       layers.i.ffn.layers.1
 norm                  ln1                         ln1
+norm_avg              ln2 (avg_featmap)           (none)
 ====================  ==========================  ===========================================
 
 ``patch_embed.projection``, ``cls_token`` and ``pos_embed`` keep their names.
@@ -34,6 +35,7 @@ _RULES = {
     'mmpretrain': _COMMON + [
         (r'^blocks\.(\d+)\.attn\.qkv\.', r'layers.\1.attn.qkv.'),
         (r'^blocks\.(\d+)\.attn\.proj\.', r'layers.\1.attn.proj.'),
+        (r'^norm_avg\.', r'ln2.'),
     ],
     'mmseg': _COMMON + [
         (r'^blocks\.(\d+)\.attn\.qkv\.(weight|bias)$', r'layers.\1.attn.attn.in_proj_\2'),
@@ -52,7 +54,7 @@ def extract_backbone(state_dict: Mapping[str, torch.Tensor],
 def convert_vit(state_dict: Mapping[str, torch.Tensor], target: str = 'mmpretrain',
                 drop_unknown: bool = True) -> Dict[str, torch.Tensor]:
     """Rename a :class:`FastVisionTransformer` state dict for ``target`` (``'mmpretrain'`` or
-    ``'mmseg'``). Keys without a rule (e.g. ``norm_avg``) are dropped when ``drop_unknown``,
+    ``'mmseg'``). Keys without a rule (e.g. ``norm_avg`` for mmseg) are dropped when ``drop_unknown``,
     otherwise a ``KeyError`` names them."""
     if target not in _RULES:
         raise ValueError(f'target must be one of {sorted(_RULES)}, got {target!r}.')
