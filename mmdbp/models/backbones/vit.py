@@ -15,6 +15,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_2d_sincos_position_embedding, resize_pos_embed
 
 from mmdbp.registry import MODELS
+from ..utils.ckpt_convert import vit_key_to_mmdbp
 from ..utils.masking import random_masking
 from ..utils.vit_blocks import TransformerBlock
 
@@ -140,6 +141,7 @@ class FastVisionTransformer(BaseModule):
         self.norm = nn.LayerNorm(self.embed_dims, eps=norm_eps) if final_norm else nn.Identity()
         self.norm_avg = (nn.LayerNorm(self.embed_dims, eps=norm_eps)
                          if out_type == 'avg_featmap' else nn.Identity())
+        self._register_load_state_dict_pre_hook(self._convert_layout_on_load)
         self._register_load_state_dict_pre_hook(self._resize_pos_embed_on_load)
         self._freeze_stages()
 
@@ -185,6 +187,15 @@ class FastVisionTransformer(BaseModule):
                 nn.init.xavier_uniform_(m.weight)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
+
+    def _convert_layout_on_load(self, state_dict, prefix, *args, **kwargs) -> None:
+        """Accept mmpretrain (DeiT, ViT, MAE), mmseg and timm ViT checkpoints as they are: their
+        keys are renamed to this layout (:func:`~mmdbp.models.utils.ckpt_convert.
+        convert_vit_to_mmdbp`); mmdbp keys are left alone."""
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            new = prefix + vit_key_to_mmdbp(key[len(prefix):])
+            if new != key and new not in state_dict:
+                state_dict[new] = state_dict.pop(key)
 
     def _resize_pos_embed_on_load(self, state_dict, prefix, *args, **kwargs) -> None:
         name = prefix + 'pos_embed'

@@ -73,3 +73,39 @@ def convert_vit(state_dict: Mapping[str, torch.Tensor], target: str = 'mmpretrai
     if unknown and not drop_unknown:
         raise KeyError(f'No {target} name for these ViT keys: {unknown}')
     return out
+
+
+# The other direction: mmpretrain / mmseg / timm (official DeiT) ViT layouts -> mmdbp. No mmdbp
+# key matches any of these patterns, so converting an mmdbp state dict is the identity.
+_TO_MMDBP = [
+    (r'^layers\.(\d+)\.ln1\.', r'blocks.\1.norm1.'),
+    (r'^layers\.(\d+)\.ln2\.', r'blocks.\1.norm2.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.0\.0\.', r'blocks.\1.mlp.fc1.'),
+    (r'^layers\.(\d+)\.ffn\.layers\.1\.', r'blocks.\1.mlp.fc2.'),
+    (r'^layers\.(\d+)\.attn\.qkv\.', r'blocks.\1.attn.qkv.'),
+    (r'^layers\.(\d+)\.attn\.proj\.', r'blocks.\1.attn.proj.'),
+    (r'^layers\.(\d+)\.attn\.attn\.in_proj_(weight|bias)$', r'blocks.\1.attn.qkv.\2'),
+    (r'^layers\.(\d+)\.attn\.attn\.out_proj\.', r'blocks.\1.attn.proj.'),
+    (r'^ln1\.', r'norm.'),
+    (r'^ln2\.', r'norm_avg.'),
+    (r'^patch_embed\.proj\.', r'patch_embed.projection.'),  # timm / official DeiT
+    (r'^fc_norm\.', r'norm_avg.'),  # timm global-pool norm
+]
+
+
+def vit_key_to_mmdbp(key: str) -> str:
+    """Name of one mmpretrain / mmseg / timm ViT backbone key in mmdbp's layout (unchanged when
+    it has no rule, e.g. it is already an mmdbp key)."""
+    for pattern, repl in _TO_MMDBP:
+        new, n = re.subn(pattern, repl, key)
+        if n:
+            return new
+    return key
+
+
+def convert_vit_to_mmdbp(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Rename a ViT backbone state dict in mmpretrain's (``VisionTransformer``, ``MAEViT``, DeiT),
+    mmseg's or timm's / official DeiT's layout to :class:`FastVisionTransformer`'s. Keys without
+    a rule (``cls_token``, ``pos_embed``, an already converted key, a classifier ``head``) keep
+    their names."""
+    return OrderedDict((vit_key_to_mmdbp(k), v) for k, v in state_dict.items())
