@@ -16,7 +16,20 @@ norm                  ln1                         ln1
 norm_avg              ln2 (avg_featmap)           (none)
 ====================  ==========================  ===========================================
 
-``patch_embed.projection``, ``cls_token`` and ``pos_embed`` keep their names.
+``patch_embed.projection``, ``cls_token`` and ``pos_embed`` keep their names. mmseg's ViT always
+holds a cls token and a cls slot in ``pos_embed`` (it drops the token after adding positions when
+``with_cls_token=False``), so a backbone built with ``with_cls_token=False`` gets a zero
+``cls_token`` and a zero cls row in ``pos_embed`` for that target; they do not affect its output.
+
+Host settings needed to load the result with ``strict=True`` and get the same outputs:
+
+- mmpretrain ``VisionTransformer``: the same arch (mmpretrain's ``'small'`` is a different net,
+  768 wide and 8 deep: use ``'deit-small'`` or pass ``FastVisionTransformer.arch_settings`` as the
+  arch dict), ``patch_size``, ``img_size``, ``final_norm``, ``out_type`` and ``with_cls_token``;
+  mmpretrain's default LN eps is already 1e-6.
+- mmseg ``VisionTransformer``: ``embed_dims``, ``num_layers``, ``num_heads``, ``mlp_ratio``,
+  ``patch_bias=True`` (mmseg's default is False), ``norm_cfg=dict(type='LN', eps=1e-6)``
+  (mmseg's default eps is 1e-5) and the same ``final_norm``.
 """
 import re
 from collections import OrderedDict
@@ -43,6 +56,9 @@ _RULES = {
     ],
 }
 _KEEP = ('patch_embed.projection.', 'cls_token', 'pos_embed')
+
+#: Arguments of mmseg's ``VisionTransformer`` that make it the same network as mmdbp's ViT.
+MMSEG_VIT_KWARGS = dict(patch_bias=True, norm_cfg=dict(type='LN', eps=1e-6), final_norm=True)
 
 
 def extract_backbone(state_dict: Mapping[str, torch.Tensor],
@@ -72,6 +88,10 @@ def convert_vit(state_dict: Mapping[str, torch.Tensor], target: str = 'mmpretrai
             unknown.append(key)
     if unknown and not drop_unknown:
         raise KeyError(f'No {target} name for these ViT keys: {unknown}')
+    if target == 'mmseg' and 'cls_token' not in out and 'pos_embed' in out:
+        pos = out['pos_embed']  # 1, L, C without a cls slot
+        out['cls_token'] = pos.new_zeros(1, 1, pos.shape[-1])
+        out['pos_embed'] = torch.cat([pos.new_zeros(1, 1, pos.shape[-1]), pos], dim=1)
     return out
 
 

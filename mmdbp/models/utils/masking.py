@@ -50,25 +50,39 @@ def random_masking(x: torch.Tensor, mask_ratio: float,
     ids_shuffle = torch.argsort(noise, dim=1)  # ascending: small is kept
     ids_restore = torch.argsort(ids_shuffle, dim=1)
     ids_keep = ids_shuffle[:, :keep]
-    mask = torch.ones(B, L, device=x.device, dtype=x.dtype)
-    mask[:, :keep] = 0
-    mask = torch.gather(mask, 1, ids_restore)
+    # A patch is removed iff its rank in the shuffle is >= keep. This equals MAE's
+    # "ones, zero the first `keep`, gather by ids_restore" without the extra buffer and gather.
+    # The mask stays fp32 (as MAE's) even under autocast: the loss divides by its sum.
+    mask = (ids_restore >= keep).float()
     return MaskedTokens(gather_tokens(x, ids_keep), mask, ids_restore, ids_keep)
 
 
 def unshuffle_with_mask_tokens(x: torch.Tensor, mask_token: torch.Tensor,
-                               ids_restore: torch.Tensor) -> torch.Tensor:
+                               ids_restore: torch.Tensor,
+                               num_extra_tokens: int = 0) -> torch.Tensor:
     """Append mask tokens to visible tokens and restore patch order.
 
+    One concatenation and one gather: leading extra tokens (e.g. a cls token) are routed by the
+    same gather, so no further copy is needed to put them back in front.
+
     Args:
-        x: visible tokens (B, K, C) (no cls token).
+        x: (B, E + K, C), ``E = num_extra_tokens`` extra tokens first, then the K visible tokens
+            in the order of :func:`random_masking` (``ids_keep``).
         mask_token: (1, 1, C).
         ids_restore: (B, L) from :func:`random_masking`.
+        num_extra_tokens: E. Defaults to 0.
 
     Returns:
-        (B, L, C) tokens in original patch order.
+        (B, E + L, C): the extra tokens, then all L patch tokens in the original patch order
+        (mask tokens at the removed positions). The dtype is the promoted type of ``x`` and
+        ``mask_token`` (under autocast a bf16 ``x`` and an fp32 token give fp32, exactly like
+        MAE's ``torch.cat``), so no cast is applied here.
     """
-    B, K, C = x.shape
+    B, N, C = x.shape
+    E = num_extra_tokens
     L = ids_restore.shape[1]
-    full = torch.cat([x, mask_token.to(x.dtype).expand(B, L - K, C)], dim=1)
+    full = torch.cat([x, mask_token.expand(B, L + E - N, C)], dim=1)  # B, E + L, C
+    if E:
+        extra = torch.arange(E, device=ids_restore.device).expand(B, E)
+        ids_restore = torch.cat([extra, ids_restore + E], dim=1)
     return gather_tokens(full, ids_restore)

@@ -103,7 +103,9 @@ class Attention(nn.Module):
         used where the weights themselves are needed (e.g. EViT's CLS attention)."""
         q, k, v = self.qkv_heads(x)
         attn = (q * self.scale) @ k.transpose(-2, -1)
-        attn = attn.float().softmax(dim=-1).to(q.dtype)
+        # softmax in at least fp32 (half-precision inputs are upcast; fp64 stays fp64)
+        attn = attn.softmax(dim=-1, dtype=torch.promote_types(attn.dtype, torch.float32))
+        attn = attn.to(q.dtype)
         out = F.dropout(attn, self.attn_drop, self.training) @ v
         return self.merge_heads(out), attn
 

@@ -1,0 +1,406 @@
+"""Decorrelated backpropagation (DBP): the shared decorrelation building block.
+
+`Carrigg et al., "Decorrelation Speeds Up Vision Transformers" <https://arxiv.org/abs/2510.14657>`_;
+`Dalm et al., "Efficient Deep Learning with Decorrelated Backpropagation"
+<https://arxiv.org/abs/2405.02385>`_. Reference code: ``artcogsys/decorbp``.
+
+A selected layer ``y = W x + b`` gets a decorrelation matrix ``R`` (d_in x d_in, identity at init,
+fp32, not a parameter) in front of its input::
+
+    z = R x,    y = W z + b = (W R) x + b.
+
+* **Forward** on the full batch uses the fused weight ``W_eff = W @ R`` (one extra d_out x d_in x
+  d_in matmul per layer, autocast-friendly), never ``R x`` on every token. Autograd through
+  ``W @ R`` gives ``dL/dW = (dL/dW_eff) R^T = delta x^T R^T = delta z^T`` (the gradient on the
+  decorrelated input) and ``dL/dx = W_eff^T delta = R^T W^T delta`` (the input gradient flows
+  through R).
+* **Statistics** (training forwards only): ``z = R x`` on a random sub-sample of the token rows
+  (``sample_frac``, with replacement, from a seeded generator), in fp32 with autocast off.
+* **Update** (after each optimiser step, see :meth:`Decorrelator.update`), from the z of that
+  step (all ranks' samples, all-reduced)::
+
+      X = z^T z / n,   C = X - diag(X),   v = diag(X) - 1   (= mean(z^2 - 1))
+      R <- R - eta [ (1 - kappa) C R + kappa diag(v) R ]
+
+  ``kappa = 0`` is pure decorrelation, ``kappa > 0`` also drives the variances of z to 1.
+* **Folding** after pre-training: ``W <- W R`` (:func:`fold_weight`), so fine-tuning and inference
+  use plain layers.
+
+The mechanism attaches to existing ``nn.Linear`` (and optionally ``nn.Conv2d`` patch-embedding)
+modules by name, without editing model code: :class:`Decorrelator` replaces the selected modules'
+``forward`` by an instance attribute and keeps every R outside the model (its state goes into the
+optim wrapper's state dict, see :class:`mmdbp.engine.optimizers.DBPOptimWrapper`), so model
+state dicts keep the host layout and DDP never broadcasts R.
+"""
+import math
+import re
+from collections import OrderedDict
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+import torch.nn.functional as F
+
+LAYER_TYPES = {'Linear': nn.Linear, 'Conv2d': nn.Conv2d}
+DEFAULT_INCLUDE = (r'^backbone\.', )
+
+
+def decorrelation_update(R: torch.Tensor, X: torch.Tensor, lr: float, kappa: float) -> torch.Tensor:
+    """One DBP step ``R - lr [(1 - kappa) C R + kappa diag(v) R]`` from the second moment ``X``.
+
+    Args:
+        R: decorrelation matrix (d, d), fp32.
+        X: uncentred second moment ``z^T z / n`` of the decorrelated input (d, d).
+        lr: decorrelation learning rate eta.
+        kappa: whitening mix in [0, 1].
+
+    Returns:
+        The updated R (a new tensor).
+    """
+    diag = torch.diagonal(X)
+    # G = (1 - kappa) (X - diag X) + kappa diag(diag X - 1)
+    G = X * (1. - kappa)
+    G.diagonal().copy_(kappa * (diag - 1.))
+    return R - lr * (G @ R)
+
+
+def fold_weight(weight: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """``W R`` for a linear weight (d_out, d_in) or a conv weight (C_out, C_in, k, k) (whose
+    input dimension is the flattened patch ``C_in * k * k``)."""
+    w = weight.reshape(weight.shape[0], -1)
+    if w.shape[1] != R.shape[0]:
+        raise ValueError(f'Cannot fold R of shape {tuple(R.shape)} into a weight of shape '
+                         f'{tuple(weight.shape)}: input dimensions differ.')
+    return (w.to(R.dtype) @ R).to(weight.dtype).reshape(weight.shape)
+
+
+def offdiag_correlation(z_sum: torch.Tensor, zz_sum: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """Mean absolute off-diagonal Pearson correlation of z from its sums.
+
+    Args:
+        z_sum: sum of z over rows (d,).
+        zz_sum: ``z^T z`` (d, d).
+        n: number of rows (scalar tensor).
+    """
+    n = n.clamp(min=1)
+    mean = z_sum / n
+    cov = zz_sum / n - torch.outer(mean, mean)
+    std = cov.diagonal().clamp(min=1e-12).sqrt()
+    corr = cov / torch.outer(std, std)
+    d = corr.shape[0]
+    if d < 2:
+        return corr.new_zeros(())
+    return (corr.abs().sum() - corr.diagonal().abs().sum()) / (d * (d - 1))
+
+
+def select_layers(model: nn.Module,
+                  include: Sequence[str] = DEFAULT_INCLUDE,
+                  exclude: Sequence[str] = (),
+                  layer_types: Sequence[str] = ('Linear', )) -> List[Tuple[str, nn.Module]]:
+    """Modules of ``model`` that DBP decorrelates.
+
+    A module is selected when its type is one of ``layer_types`` (``'Linear'``, ``'Conv2d'``),
+    its full name (as in ``model.named_modules()``, e.g. ``backbone.layers.0.attn.qkv``) matches
+    at least one regex of ``include`` and none of ``exclude`` (``re.search``), and its weight
+    is trainable.
+
+    The default ``include=('^backbone\\.',)`` with ``layer_types=('Linear',)`` picks the encoder's
+    transformer linears of mmpretrain's ``MAE`` (``layers.i.attn.qkv``, ``attn.proj``,
+    ``ffn.layers.0.0``, ``ffn.layers.1``) and of mmdbp's ``FastMAEViT`` (``blocks.i.attn.qkv``,
+    ``attn.proj``, ``mlp.fc1``, ``mlp.fc2``), and nothing in the decoder (``neck``) or ``head``.
+    Add ``'Conv2d'`` to also decorrelate the patch embedding.
+    """
+    if isinstance(include, str) or isinstance(exclude, str) or isinstance(layer_types, str):
+        raise TypeError('DBP: include, exclude and layer_types must be lists of strings, e.g. '
+                        "include=['^backbone\\\\.'], not a single string.")
+    unknown = [t for t in layer_types if t not in LAYER_TYPES]
+    if unknown or not layer_types:
+        raise ValueError(f'DBP: layer_types must be a non-empty subset of {sorted(LAYER_TYPES)}, '
+                         f'got {list(layer_types)}.')
+    types = tuple(LAYER_TYPES[t] for t in layer_types)
+    inc = [re.compile(p) for p in include]
+    exc = [re.compile(p) for p in exclude]
+    selected, candidates = [], []
+    for name, module in model.named_modules():
+        if not isinstance(module, types):
+            continue
+        candidates.append(name)
+        if not any(p.search(name) for p in inc) or any(p.search(name) for p in exc):
+            continue
+        if not module.weight.requires_grad:
+            continue
+        if isinstance(module, nn.Conv2d) and module.groups != 1:
+            raise ValueError(f'DBP: cannot decorrelate grouped conv {name} (groups='
+                             f'{module.groups}); exclude it.')
+        selected.append((name, module))
+    if not selected:
+        shown = ', '.join(candidates[:8]) + (' ...' if len(candidates) > 8 else '')
+        raise ValueError(f'DBP: include={list(include)} / exclude={list(exclude)} select no '
+                         f'trainable {"/".join(layer_types)} layer of {type(model).__name__}. '
+                         f'Its candidate layers are: [{shown}]. Fix the patterns.')
+    return selected
+
+
+class DecorrelatedLayer:
+    """The DBP state of one layer: ``R``, the pending statistics sub-samples, and the fused
+    forward. Created and owned by :class:`Decorrelator`; not an ``nn.Module`` on purpose (R is
+    not a parameter, and keeping it outside the model keeps the model's state dict and DDP's
+    buffers untouched)."""
+
+    def __init__(self, name: str, module: nn.Module, owner: 'Decorrelator',
+                 dtype: torch.dtype) -> None:
+        self.name = name
+        self.module = module
+        self.owner = owner
+        self.is_conv = isinstance(module, nn.Conv2d)
+        w = module.weight
+        self.dim = w[0].numel()  # d_in (C_in * k * k for a conv)
+        self.R = torch.eye(self.dim, dtype=dtype, device=w.device)
+        self.samples: List[torch.Tensor] = []
+        self.last_stats: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
+        self.bad = torch.zeros((), dtype=torch.bool, device=w.device)
+        self.norm = torch.zeros((), dtype=dtype, device=w.device)
+
+    # -- forward --------------------------------------------------------------------------
+    def fused_weight(self) -> torch.Tensor:
+        """``W R`` (autograd-tracked in W). Under autocast the matmul runs in the autocast
+        dtype, as the layer's own matmul would; otherwise in the weight's dtype."""
+        w = self.module.weight
+        R = self.R if self.R.dtype == w.dtype else self.R.to(w.dtype)
+        if self.is_conv:
+            return (w.flatten(1) @ R).view_as(w)
+        return w @ R
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.module.training and torch.is_grad_enabled():
+            self.record(x)
+        if self.is_conv:
+            return self.module._conv_forward(x, self.fused_weight(), self.module.bias)
+        return F.linear(x, self.fused_weight(), self.module.bias)
+
+    @torch.no_grad()
+    def record(self, x: torch.Tensor) -> None:
+        """Store ``z = R x`` (fp32) of a random ``sample_frac`` of the input rows."""
+        if self.is_conv:
+            m = self.module
+            rows = F.unfold(x, m.kernel_size, m.dilation, m.padding, m.stride)  # B, d, L
+            rows = rows.transpose(1, 2).reshape(-1, self.dim)
+        else:
+            rows = x.reshape(-1, self.dim)
+        n = rows.shape[0]
+        frac = self.owner.sample_frac
+        if frac < 1.:
+            k = max(1, int(round(n * frac)))
+            idx = torch.randint(n, (k, ), device=rows.device, generator=self.owner.generator(rows.device))
+            rows = rows[idx]
+        with torch.autocast(device_type=rows.device.type, enabled=False):
+            self.samples.append(rows.to(self.R.dtype) @ self.R.T)
+
+    # -- statistics and update ----------------------------------------------------------
+    def local_stats(self) -> torch.Tensor:
+        """Flat ``[z^T z (d*d), sum z (d), n (1)]`` of this rank's pending samples."""
+        d = self.dim
+        if self.samples:
+            z = torch.cat(self.samples) if len(self.samples) > 1 else self.samples[0]
+            n = z.new_full((1, ), float(z.shape[0]))  # a fill kernel: no host-to-device copy
+            return torch.cat([(z.T @ z).flatten(), z.sum(0), n])
+        return self.R.new_zeros(d * d + d + 1)
+
+    def apply_stats(self, flat: torch.Tensor, lr: float, kappa: float, max_norm: float,
+                    keep_stats: bool = False) -> None:
+        """Update R from (all-reduced) flat statistics; n = 0 rows leave R unchanged. With
+        ``keep_stats`` the statistics stay referenced for :meth:`Decorrelator.correlations`
+        (otherwise they are freed at once, so DBP holds no d x d tensor besides R)."""
+        d = self.dim
+        zz, zsum, n = flat[:d * d].view(d, d), flat[d * d:d * d + d], flat[-1]
+        X = zz / n.clamp(min=1)
+        new_R = decorrelation_update(self.R, X, lr, kappa)
+        self.R = torch.where(n > 0, new_R, self.R)
+        self.last_stats = (zsum, zz, n) if keep_stats else None
+        self.samples = []
+        self.norm = torch.linalg.matrix_norm(self.R) / math.sqrt(d)
+        self.bad |= ~torch.isfinite(self.norm) | (self.norm > max_norm)
+
+
+class Decorrelator:
+    """Decorrelation of the selected layers of a model (the DBP mechanism, model-agnostic).
+
+    Args:
+        model (nn.Module): The model (not a DDP wrapper).
+        decor_lr (float): Decorrelation learning rate eta.
+        kappa (float): Whitening mix in [0, 1]; 0 = pure decorrelation.
+        sample_frac (float): Fraction of input rows (tokens) in the statistics, in (0, 1].
+        include, exclude, layer_types: see :func:`select_layers`.
+        max_r_norm (float): Bound on ``||R||_F / sqrt(d_in)`` (1 for the identity); beyond it
+            (or non-finite) :meth:`check` raises.
+        seed (int): Seed of the sub-sampling generator; the generator is re-seeded from
+            ``(seed, rank, number of updates)`` after every update so resumed and distributed
+            runs sample reproducibly.
+        dtype (torch.dtype): dtype of R and of the statistics. Defaults to float32.
+    """
+
+    def __init__(self, model: nn.Module, decor_lr: float, kappa: float = 0., sample_frac: float = 0.1,
+                 include: Sequence[str] = DEFAULT_INCLUDE, exclude: Sequence[str] = (),
+                 layer_types: Sequence[str] = ('Linear', ), max_r_norm: float = 100.,
+                 seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
+        check_hparams(decor_lr, kappa, sample_frac, max_r_norm)
+        self.decor_lr = float(decor_lr)
+        self.kappa = float(kappa)
+        self.sample_frac = float(sample_frac)
+        self.max_r_norm = float(max_r_norm)
+        self.seed = int(seed)
+        self.num_updates = 0
+        self._generators: Dict[torch.device, torch.Generator] = {}
+        self.layers: 'OrderedDict[str, DecorrelatedLayer]' = OrderedDict()
+        for name, module in select_layers(model, include, exclude, layer_types):
+            if 'forward' in module.__dict__:
+                raise RuntimeError(f'DBP: layer {name} already has a patched forward (is DBP '
+                                   'attached twice?).')
+            layer = DecorrelatedLayer(name, module, self, dtype)
+            module.forward = layer.forward  # instance attribute: model code stays unchanged
+            self.layers[name] = layer
+
+    # -- sampling RNG ---------------------------------------------------------------------
+    def generator(self, device: torch.device) -> torch.Generator:
+        g = self._generators.get(device)
+        if g is None:
+            g = torch.Generator(device=device)
+            g.manual_seed(self._step_seed())
+            self._generators[device] = g
+        return g
+
+    def _step_seed(self) -> int:
+        rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        return (self.seed * 1_000_003 + rank * 7_919 + self.num_updates) % (2**63 - 1)
+
+    # -- update ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def update(self, keep_stats: bool = False) -> None:
+        """Apply the DBP update to every layer from the samples recorded since the last update
+        and clear them. Statistics are summed over ranks (one all-reduce per layer) when
+        ``torch.distributed`` is initialised, so every rank computes the same R. No host-device
+        synchronisation. ``keep_stats`` keeps this update's statistics for
+        :meth:`correlations`."""
+        distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        for layer in self.layers.values():
+            if not distributed and not layer.samples:
+                continue  # layer unused this step (a host-side list check, no sync)
+            flat = layer.local_stats()
+            if distributed:
+                dist.all_reduce(flat)
+            layer.apply_stats(flat, self.decor_lr, self.kappa, self.max_r_norm, keep_stats)
+        self.num_updates += 1
+        for g in self._generators.values():
+            g.manual_seed(self._step_seed())
+
+    def correlations(self) -> Dict[str, float]:
+        """Mean |off-diagonal correlation| of z per layer, from the last update's statistics
+        (one host-device sync)."""
+        names, vals = [], []
+        for name, layer in self.layers.items():
+            if layer.last_stats is not None:
+                names.append(name)
+                vals.append(offdiag_correlation(*layer.last_stats))
+        if not vals:
+            return {}
+        values = torch.stack(vals).tolist()
+        for layer in self.layers.values():
+            layer.last_stats = None
+        return dict(zip(names, values))
+
+    def check(self) -> None:
+        """Raise if any R became non-finite or exceeded ``max_r_norm`` since the last check
+        (one host-device sync; flags are sticky, so no bad step between checks is missed)."""
+        if not self.layers:
+            return
+        bad = torch.stack([layer.bad for layer in self.layers.values()]).cpu()
+        if not bool(bad.any()):
+            return
+        msgs = []
+        for (name, layer), b in zip(self.layers.items(), bad.tolist()):
+            if b:
+                msgs.append(f'{name} (||R||_F/sqrt(d) = {float(layer.norm):.4g})')
+        raise FloatingPointError(
+            f'DBP: the decorrelation matrix R became non-finite or exceeded max_r_norm='
+            f'{self.max_r_norm:g} (after {self.num_updates} updates) in layer(s): '
+            f'{", ".join(msgs)}. Lower decor_lr (now {self.decor_lr:g}) or kappa (now '
+            f'{self.kappa:g}), raise sample_frac, exclude the layer, or raise max_r_norm.')
+
+    # -- folding --------------------------------------------------------------------------
+    @torch.no_grad()
+    def fold(self) -> None:
+        """``W <- W R`` in every layer, then ``R <- I``: the model computes the same function
+        and can be saved/used as a plain model (see also :meth:`detach`)."""
+        for layer in self.layers.values():
+            w = layer.module.weight
+            w.copy_(fold_weight(w, layer.R))
+            layer.R = torch.eye(layer.dim, dtype=layer.R.dtype, device=layer.R.device)
+
+    def detach(self, fold: bool = True) -> None:
+        """Fold R into the weights (unless ``fold=False``) and restore the original forwards."""
+        if fold:
+            self.fold()
+        for layer in self.layers.values():
+            layer.module.__dict__.pop('forward', None)
+        self.layers.clear()
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return dict(
+            R=OrderedDict((name, layer.R.detach().cpu().clone()) for name, layer in self.layers.items()),
+            num_updates=self.num_updates,
+            seed=self.seed,
+            hparams=dict(decor_lr=self.decor_lr, kappa=self.kappa, sample_frac=self.sample_frac))
+
+    def load_state_dict(self, state: Mapping) -> None:
+        saved = state['R']
+        missing = [n for n in self.layers if n not in saved]
+        unexpected = [n for n in saved if n not in self.layers]
+        if missing or unexpected:
+            raise KeyError(f'DBP state does not match the selected layers: missing R for '
+                           f'{missing}, unexpected R for {unexpected}. Was the checkpoint '
+                           'written with other include/exclude/layer_types?')
+        for name, layer in self.layers.items():
+            R = saved[name]
+            if R.shape != layer.R.shape:
+                raise ValueError(f'DBP: saved R of {name} has shape {tuple(R.shape)}, the '
+                                 f'layer needs {tuple(layer.R.shape)}.')
+            layer.R = R.to(device=layer.R.device, dtype=layer.R.dtype).clone()
+            layer.samples = []
+        self.num_updates = int(state.get('num_updates', 0))
+        self.seed = int(state.get('seed', self.seed))
+        for g in self._generators.values():
+            g.manual_seed(self._step_seed())
+
+
+def check_hparams(decor_lr: float, kappa: float, sample_frac: float, max_r_norm: float) -> None:
+    """Validate DBP hyper-parameters with messages saying what to do."""
+    if not (isinstance(decor_lr, (int, float)) and decor_lr >= 0 and math.isfinite(decor_lr)):
+        raise ValueError(f'DBP: decor_lr must be a finite number >= 0, got {decor_lr!r}.')
+    if not (isinstance(kappa, (int, float)) and 0. <= kappa <= 1.):
+        raise ValueError(f'DBP: kappa must be in [0, 1] (0 = pure decorrelation), got {kappa!r}.')
+    if not (isinstance(sample_frac, (int, float)) and 0. < sample_frac <= 1.):
+        raise ValueError(f'DBP: sample_frac must be in (0, 1], got {sample_frac!r}.')
+    if not (isinstance(max_r_norm, (int, float)) and max_r_norm > 1.):
+        raise ValueError(f'DBP: max_r_norm bounds ||R||_F/sqrt(d) (1 for the identity) and '
+                         f'must be > 1, got {max_r_norm!r}.')
+
+
+def fold_state_dict(state_dict: Mapping[str, torch.Tensor],
+                    decor_R: Mapping[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
+    """Fold saved DBP matrices into a model state dict: ``<name>.weight <- <name>.weight @ R``.
+
+    Args:
+        state_dict: model state dict (as saved by mmengine, keys like
+            ``backbone.blocks.0.attn.qkv.weight``).
+        decor_R: layer name -> R (``checkpoint['optimizer']['dbp']['R']``).
+    """
+    out = OrderedDict(state_dict)
+    for name, R in decor_R.items():
+        key = f'{name}.weight'
+        if key not in out:
+            raise KeyError(f'DBP fold: the state dict has no {key!r} for the saved R of layer '
+                           f'{name!r} (a checkpoint of another model?).')
+        out[key] = fold_weight(out[key], R)
+    return out
