@@ -1,0 +1,1 @@
+from .greenmim_head import GreenMIMHead  # noqa: F401

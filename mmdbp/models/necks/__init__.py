@@ -1,1 +1,2 @@
 from .mae_decoder import FastMAEDecoder  # noqa: F401
+from .greenmim_decoder import GreenMIMDecoder  # noqa: F401

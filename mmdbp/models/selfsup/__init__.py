@@ -1,0 +1,1 @@
+from .greenmim import GreenMIM  # noqa: F401

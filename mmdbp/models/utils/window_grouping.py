@@ -166,7 +166,7 @@ def group_windows(coords: torch.Tensor, hw_shape: Tuple[int, int], window_size: 
     slot_token, token_slot, slot_window, slot_coords = (
         _to_device(t, device) for t in (slot_token, token_slot, slot_window, slot_coords))
     slot_window = slot_window.view(G, S)
-    allowed = (slot_window.unsqueeze(2) >= 0) & (slot_window.unsqueeze(1) >= 0) | (slot_window.unsqueeze(2) == slot_window.unsqueeze(1))
+    allowed = slot_window.unsqueeze(2) == slot_window.unsqueeze(1)  # G, S, S
     slot_coords = slot_coords.view(G, S, 2)
     rel = slot_coords.unsqueeze(2) - slot_coords.unsqueeze(1) + (window_size - 1)  # G, S, S, 2
     rel_pos_index = rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
