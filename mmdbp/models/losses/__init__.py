@@ -1,0 +1,1 @@
+from .mirl_residual_loss import MIRLResidualLoss  # noqa: F401

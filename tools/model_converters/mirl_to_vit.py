@@ -1,0 +1,105 @@
+"""Turn a MIRL pre-training checkpoint into a plain ViT checkpoint for fine-tuning.
+
+Drops everything but the encoder (the S decoders, the segment LayerNorms and the ``low_feat``
+LayerNorm) and renames the encoder to the layout of mmpretrain's or mmseg's
+``VisionTransformer`` (``mmdbp.models.utils.convert_vit``). The architecture of the encoder is
+written into the checkpoint's ``meta['arch']`` and printed, ready to paste as the custom
+``arch`` dict of the host backbone, e.g. for ViT-S-54::
+
+    backbone=dict(type='VisionTransformer', arch=dict(embed_dims=384, num_layers=54,
+                  num_heads=12, feedforward_channels=1536), patch_size=16,
+                  init_cfg=dict(type='Pretrained', checkpoint='mirl_vit-s54_mmpretrain.pth'))
+
+Usage::
+
+    python tools/model_converters/mirl_to_vit.py work_dirs/mirl/epoch_300.pth \\
+        mirl_vit-s54_mmpretrain.pth --target mmpretrain
+    python tools/model_converters/mirl_to_vit.py work_dirs/mirl/epoch_300.pth \\
+        mirl_vit-s54_mmseg.pth --target mmseg
+
+The number of heads is not visible in the weights; it is read from the config stored in the
+checkpoint (mmengine saves it) or given with ``--num-heads``.
+"""
+import argparse
+import os
+import os.path as osp
+from collections import OrderedDict
+from typing import Dict, Optional, Tuple
+
+import torch
+from mmengine.config import Config
+
+from mmdbp.models.backbones import FastVisionTransformer
+from mmdbp.models.utils import convert_vit, extract_backbone
+
+# Pre-training-only encoder modules of MIRLViT.
+MIRL_ONLY = ('segment_norms.', 'norm_low.')
+
+
+def encoder_arch(encoder: Dict[str, torch.Tensor], num_heads: int) -> dict:
+    """mmpretrain arch dict of a FastVisionTransformer state dict."""
+    blocks = {int(k.split('.')[1]) for k in encoder if k.startswith('blocks.')}
+    if not blocks:
+        raise KeyError('No encoder blocks ("backbone.blocks.*") in the checkpoint; is it a MIRL '
+                       'pre-training checkpoint?')
+    dim = encoder['patch_embed.projection.weight'].shape[0]
+    if dim % num_heads:
+        raise ValueError(f'num_heads={num_heads} does not divide the width {dim}; pass '
+                         '--num-heads.')
+    return dict(embed_dims=dim, num_layers=max(blocks) + 1, num_heads=num_heads,
+                feedforward_channels=encoder['blocks.0.mlp.fc1.weight'].shape[0])
+
+
+def heads_from_meta(meta: dict) -> Optional[int]:
+    """Number of heads of the backbone in the config mmengine stored in ``meta['cfg']``."""
+    text = meta.get('cfg') if isinstance(meta, dict) else None
+    if not text:
+        return None
+    try:
+        arch = Config.fromstring(text, '.py').model.backbone.get('arch', 'base')
+        return FastVisionTransformer.parse_arch(arch)['num_heads']
+    except Exception:  # a foreign or unparsable config: fall back to --num-heads
+        return None
+
+
+def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
+                 num_heads: Optional[int] = None) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Returns the converted encoder state dict and its arch dict."""
+    state = checkpoint.get('state_dict', checkpoint)
+    encoder = extract_backbone(state, 'backbone.')
+    encoder = OrderedDict((k, v) for k, v in encoder.items() if not k.startswith(MIRL_ONLY))
+    heads = num_heads or heads_from_meta(checkpoint.get('meta', {}))
+    if heads is None:
+        raise ValueError('The checkpoint holds no readable config: pass --num-heads '
+                         '(12 for ViT-S-54 / ViT-B-48).')
+    arch = encoder_arch(encoder, heads)
+    return convert_vit(encoder, target, drop_unknown=False), arch
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Drop MIRL decoders and write an mmpretrain / mmseg ViT checkpoint.')
+    parser.add_argument('src', help='MIRL pre-training checkpoint (.pth)')
+    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser.add_argument('--target', choices=['mmpretrain', 'mmseg'], default='mmpretrain',
+                        help='layout of the output (default: mmpretrain)')
+    parser.add_argument('--num-heads', type=int, default=None,
+                        help='attention heads, if the checkpoint has no stored config')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
+    state_dict, arch = convert_mirl(checkpoint, args.target, args.num_heads)
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    meta = dict(arch=arch, target=args.target, source=osp.basename(args.src),
+                patch_size=state_dict['patch_embed.projection.weight'].shape[-1])
+    torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
+    print(f'Wrote {len(state_dict)} tensors ({args.target} VisionTransformer) to {args.dst}\n'
+          f'arch={arch}, patch_size={meta["patch_size"]}')
+    return arch
+
+
+if __name__ == '__main__':
+    main()
