@@ -1,0 +1,1 @@
+from .autocast_optim_wrapper import AutocastOptimWrapper  # noqa: F401

@@ -287,13 +287,17 @@ class FastMAEViT(FastVisionTransformer):
     (B, 1 + K, C), mask (B, L) (1 = removed) and ids_restore (B, L).
 
     Args:
+        arch (str | dict): As :class:`FastVisionTransformer` (first, as in mmpretrain's
+            ``MAEViT``). Defaults to ``'base'``.
         mask_ratio (float): Fraction of patches removed. Defaults to 0.75.
+        pos_embed_type (str): Defaults to ``'sincos'`` (fixed, as MAE).
         **kwargs: :class:`FastVisionTransformer` arguments (``out_type`` is ``'raw'``).
     """
 
-    def __init__(self, mask_ratio: float = 0.75, pos_embed_type: str = 'sincos', **kwargs) -> None:
+    def __init__(self, arch: Union[str, dict] = 'base', mask_ratio: float = 0.75,
+                 pos_embed_type: str = 'sincos', **kwargs) -> None:
         kwargs.setdefault('out_type', 'raw')
-        super().__init__(pos_embed_type=pos_embed_type, **kwargs)
+        super().__init__(arch=arch, pos_embed_type=pos_embed_type, **kwargs)
         if not 0. <= mask_ratio < 1.:
             raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}.')
         self.mask_ratio = mask_ratio
@@ -302,7 +306,14 @@ class FastMAEViT(FastVisionTransformer):
         if not mask:
             return super().forward(x)
         B = x.shape[0]
-        x, _ = self.patch_embed(x)  # B, L, C
+        x, hw = self.patch_embed(x)  # B, L, C
+        if hw != self.patch_resolution:
+            p = self.patch_embed.patch_size
+            raise ValueError(
+                f'FastMAEViT was built for {self.patch_resolution[0] * p}x'
+                f'{self.patch_resolution[1] * p} px inputs (img_size) but got '
+                f'{hw[0] * p}x{hw[1] * p}: set the backbone\'s img_size (and the decoder\'s '
+                f'num_patches) to the pipeline\'s crop size.')
         x = x + self.pos_embed[:, self.num_extra_tokens:]
         visible, mask, ids_restore, _ = random_masking(x, self.mask_ratio)
         if self.cls_token is not None:

@@ -63,9 +63,11 @@ class FastMAEDecoder(BaseModule):
 
     def forward(self, x: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
         """x: encoder output (B, 1 + K, C) with the cls token first; ids_restore (B, L)."""
-        x = self.decoder_embed(x)
-        patches = unshuffle_with_mask_tokens(x[:, 1:], self.mask_token, ids_restore)
-        x = torch.cat([x[:, :1], patches], dim=1) + self.decoder_pos_embed.to(x.dtype)
+        x = self.decoder_embed(x)  # B, 1 + K, D
+        # cls stays first; mask tokens fill the removed positions (one cat + one gather). The
+        # residual stream keeps the promoted dtype (fp32 under autocast, as MAE's decoder).
+        x = unshuffle_with_mask_tokens(x, self.mask_token, ids_restore, num_extra_tokens=1)
+        x = x + self.decoder_pos_embed  # B, 1 + L, D
         for block in self.decoder_blocks:
             x = block(x)
         return self.decoder_pred(self.decoder_norm(x))[:, 1:]  # B, L, p*p*3
