@@ -1,0 +1,1 @@
+from .token_ratio_schedule_hook import TokenRatioScheduleHook  # noqa: F401

@@ -1,0 +1,1 @@
+from .dynamic_vit_classifier import DynamicViTClassifier  # noqa: F401

@@ -1,0 +1,1 @@
+from .token_pruning_encoder_decoder import TokenPruningEncoderDecoder  # noqa: F401

@@ -8,12 +8,15 @@ but no other token may attend to them. With a keep policy ``D`` (1 = kept) and a
 .. math::
 
     G_{ij} = D_j + (1 - D_j)\\,[i = j], \\qquad
-    P_{ij} = \\frac{\\exp(A_{ij} - \\max_k A_{ik})\\, G_{ij} + \\epsilon / N}
-                  {\\sum_k \\exp(A_{ik} - \\max_k A_{ik})\\, G_{ik} + \\epsilon},
+    P_{ij} = \\frac{\\exp(A_{ij} - m_i)\\, G_{ij} + \\epsilon / N}
+                  {\\sum_k \\exp(A_{ik} - m_i)\\, G_{ik} + \\epsilon},
+    \\quad m_i = \\max_{k: G_{ik} > 0} A_{ik},
 
 so a query attends to the kept keys and to itself (a pruned query too: its output is ignored
-later). The row maximum is taken over the attended keys. It is computed in fp32 for stability (bf16/fp16
-``exp`` of large logits overflows) and stays differentiable in ``D`` (straight-through Gumbel).
+later). The row maximum ``m_i`` is taken over the attended keys (the released code takes it over
+all keys, which underflows every attended weight when a pruned key dominates). It is computed in
+fp32 for stability (bf16/fp16 ``exp`` of large logits overflows) and stays differentiable in ``D``
+(straight-through Gumbel).
 
 The functions use the shared :class:`~mmdbp.models.utils.vit_blocks.TransformerBlock` weights as
 they are (``attn.qkv_heads`` / ``attn.merge_heads``), so a policy-masked block and the plain block
@@ -42,8 +45,7 @@ def softmax_with_policy(attn: torch.Tensor, policy: torch.Tensor,
     eye = torch.eye(N, dtype=torch.float32, device=attn.device).view(1, 1, N, N)
     gate = policy + (1.0 - policy) * eye  # B, 1, N, N
     logits = attn.float()
-    # stabilise with the max over the attended keys (the diagonal always is): the max over all
-    # keys, as the released code, underflows every attended weight when a pruned key dominates
+    # stabilise with the max over the attended keys (the diagonal always is one)
     row_max = logits.masked_fill(gate == 0, float('-inf')).amax(dim=-1, keepdim=True)
     weights = (logits - row_max.detach()).exp() * gate
     probs = (weights + eps / N) / (weights.sum(dim=-1, keepdim=True) + eps)

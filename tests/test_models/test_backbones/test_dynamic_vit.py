@@ -1,0 +1,123 @@
+"""DynamicViT backbone: exact token counts at inference, keep 1.0 == the dense ViT (mmpretrain's
+own ViT as reference), gradients into the prediction modules, bad configs."""
+import pytest
+import torch
+from mmpretrain.models import VisionTransformer as PretrainViT
+
+from mmdbp.models.backbones import DynamicViT
+from mmdbp.models.backbones.dynamic_vit import TokenKeepPredictor
+from mmdbp.models.utils import convert_vit
+
+ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
+SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 4 x 4 = 16 patch tokens
+
+
+def perturbed(model):
+    torch.manual_seed(0)
+    model.init_weights()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if 'norm' in name or name.endswith('bias'):
+                p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+def block_input_lengths(model, x):
+    lengths = []
+    hooks = [b.norm1.register_forward_pre_hook(lambda m, a: lengths.append(a[0].shape[1]))
+             for b in model.blocks]
+    model(x)
+    for h in hooks:
+        h.remove()
+    return lengths
+
+
+@pytest.mark.parametrize('keep_ratio,expected', [
+    # tokens entering each of the 6 blocks: cls + int(16 * rho^s) after the stages at 1, 3, 4
+    (0.5, [17, 9, 9, 5, 3, 3]),
+    (0.75, [17, 13, 13, 10, 7, 7]),  # int(12), int(9), int(6.75)
+    (1.0, [17] * 6),
+])
+def test_inference_keeps_exactly_the_configured_number_of_tokens(keep_ratio, expected):
+    model = DynamicViT(keep_ratio=keep_ratio, pruning_locs=(1, 3, 4), **SMALL).eval()
+    assert block_input_lengths(model, torch.randn(2, 3, 32, 32)) == expected
+
+
+def test_explicit_keep_ratios():
+    model = DynamicViT(keep_ratios=(0.5, 0.25), pruning_locs=(2, 4), **SMALL).eval()
+    assert block_input_lengths(model, torch.randn(1, 3, 32, 32)) == [17, 17, 9, 9, 5, 5]
+
+
+def test_round_off_does_not_drop_an_extra_token():
+    # 0.7 * 90 = 62.99999999999999 in floating point; DynamicViT must keep 63
+    model = DynamicViT(keep_ratios=(0.7, ), pruning_locs=(1, ), **SMALL).eval()
+    assert block_input_lengths(model, torch.randn(1, 3, 80, 72))[1] == 1 + 63  # 10 x 9 patches
+
+
+def test_training_keeps_the_batch_shape():
+    model = DynamicViT(keep_ratio=0.5, pruning_locs=(1, 3, 4), **SMALL).train()
+    assert block_input_lengths(model, torch.randn(2, 3, 32, 32)) == [17] * 6
+
+
+@pytest.mark.parametrize('out_type,out_indices', [('cls_token', -1), ('featmap', [0, 2, 5]),
+                                                  ('avg_featmap', [5]), ('raw', [5])])
+def test_keep_ratio_one_reproduces_the_dense_vit(out_type, out_indices):
+    model = perturbed(DynamicViT(keep_ratio=1.0, pruning_locs=(1, 3, 4), out_type=out_type,
+                                 out_indices=out_indices, **SMALL)).eval()
+    ref = PretrainViT(dict(ARCH), img_size=32, patch_size=8, out_type=out_type,
+                      out_indices=out_indices)
+    ref.eval()  # mmpretrain's ViT.train() returns None
+    dense = {k: v for k, v in model.state_dict().items() if not k.startswith('predictors')}
+    ref.load_state_dict(convert_vit(dense, 'mmpretrain'), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    outs, refs = model(x), ref(x)
+    assert len(outs) == len(refs)
+    for o, r in zip(outs, refs):
+        if out_type == 'raw':  # top-k at ratio 1 re-orders the patch tokens: compare as sets
+            o, r = o.sort(dim=1).values, r.sort(dim=1).values
+        torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
+
+
+def test_gradients_reach_every_prediction_module():
+    torch.manual_seed(0)
+    model = perturbed(DynamicViT(keep_ratio=0.5, pruning_locs=(1, 3, 4), **SMALL)).train()
+    outs, aux = model.forward_with_aux(torch.randn(4, 3, 32, 32))
+    assert [d.shape for d in aux['keep_decisions']] == [(4, 16)] * 3
+    assert all(set(d.unique().tolist()) <= {0., 1.} for d in aux['keep_decisions'])
+    # decisions are nested: a pruned token never comes back
+    d1, d2, d3 = aux['keep_decisions']
+    assert (d2 <= d1).all() and (d3 <= d2).all()
+    outs[-1].pow(2).sum().backward()  # the classification path only, no ratio loss
+    for s, pred in enumerate(model.predictors):
+        grads = [p.grad for p in pred.parameters()]
+        assert all(g is not None for g in grads), f'stage {s}'
+        assert sum(g.abs().sum() for g in grads) > 0, f'stage {s} gets no gradient'
+
+
+def test_predictor_global_feature_uses_only_live_tokens():
+    torch.manual_seed(0)
+    pred = TokenKeepPredictor(8).double()
+    x = torch.randn(1, 5, 8, dtype=torch.float64)
+    policy = torch.tensor([[[1.], [1.], [0.], [1.], [0.]]], dtype=torch.float64)
+    changed = x.clone()
+    changed[0, [2, 4]] = torch.randn(2, 8, dtype=torch.float64)  # only pruned tokens change
+    a, b = pred(x, policy), pred(changed, policy)
+    torch.testing.assert_close(a[0, [0, 1, 3]], b[0, [0, 1, 3]])
+    assert torch.allclose(a.exp().sum(-1), torch.ones(1, 5, dtype=torch.float64))
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match='keep_ratio must be in'):
+        DynamicViT(keep_ratio=0., pruning_locs=(1, 2), **SMALL)
+    with pytest.raises(ValueError, match='strictly increasing block indices'):
+        DynamicViT(pruning_locs=(3, 3), **SMALL)
+    with pytest.raises(ValueError, match='strictly increasing block indices'):
+        DynamicViT(pruning_locs=(2, 6), **SMALL)
+    with pytest.raises(ValueError, match='one ratio per pruning location'):
+        DynamicViT(keep_ratios=(0.5, ), pruning_locs=(1, 2), **SMALL)
+    with pytest.raises(ValueError, match='non-increasing values'):
+        DynamicViT(keep_ratios=(0.5, 0.7), pruning_locs=(1, 2), **SMALL)
+    with pytest.raises(ValueError, match='needs the cls token'):
+        DynamicViT(with_cls_token=False, out_type='featmap', pruning_locs=(1, 2), **SMALL)
+    with pytest.raises(ValueError, match='divisible by 4'):
+        TokenKeepPredictor(6)

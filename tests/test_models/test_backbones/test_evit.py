@@ -1,0 +1,143 @@
+"""EViT backbone: exact token counts, the fused token against an explicit fp64 reference, keep 1.0
+== the dense ViT (mmpretrain's own ViT as reference), training vs inference keep rate."""
+import math
+
+import pytest
+import torch
+from mmpretrain.models import VisionTransformer as PretrainViT
+
+from mmdbp.models.backbones import EViT
+from mmdbp.models.backbones.evit import reorganize_tokens
+from mmdbp.models.utils import convert_vit
+
+ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
+SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 16 patch tokens
+
+
+def perturbed(model):
+    torch.manual_seed(0)
+    model.init_weights()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if 'norm' in name or name.endswith('bias'):
+                p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+def sequence_lengths(model, x):
+    """Tokens leaving each block, from the norm2 inputs (the MLP runs on the reduced set)."""
+    lengths = []
+    hooks = [b.norm2.register_forward_pre_hook(lambda m, a: lengths.append(a[0].shape[1]))
+             for b in model.blocks]
+    model(x)
+    for h in hooks:
+        h.remove()
+    return lengths
+
+
+@pytest.mark.parametrize('keep_rate,fuse,expected', [
+    # stages at blocks 1, 3, 4: K = ceil(rate * (N - 1)) (+1 fused token)
+    (0.5, True, [17, 10, 10, 7, 5, 5]),  # 8 + 1; ceil(4.5) = 5 + 1; 3 + 1
+    (0.5, False, [17, 9, 9, 5, 3, 3]),  # 8; 4; 2
+    (0.7, True, [17, 14, 14, 12, 10, 10]),  # ceil(11.2) = 12 + 1; ceil(9.1) = 10 + 1; 8 + 1
+    (1.0, True, [17] * 6),
+])
+def test_keeps_exactly_the_configured_number_of_tokens(keep_rate, fuse, expected):
+    model = EViT(keep_rate=keep_rate, pruning_locs=(1, 3, 4), fuse_token=fuse, **SMALL).eval()
+    assert sequence_lengths(model, torch.randn(2, 3, 32, 32)) == expected
+
+
+def test_round_off_does_not_keep_an_extra_token():
+    # 0.55 * 100 = 55.00000000000001 in floating point; EViT must keep 55, not 56
+    model = EViT(keep_rate=0.55, pruning_locs=(0, ), fuse_token=False,
+                 arch=ARCH, img_size=80, patch_size=8).eval()  # 100 patches
+    assert sequence_lengths(model, torch.randn(1, 3, 80, 80))[0] == 1 + 55
+
+
+def test_train_keep_rate_applies_in_training_only():
+    model = EViT(keep_rate=0.5, pruning_locs=(1, 3, 4), **SMALL)
+    model.train_keep_rate = 1.0
+    x = torch.randn(2, 3, 32, 32)
+    assert sequence_lengths(model.train(), x) == [17] * 6
+    assert sequence_lengths(model.eval(), x) == [17, 10, 10, 7, 5, 5]
+
+
+@pytest.mark.parametrize('normalize', [False, True])
+def test_fused_token_is_the_attention_weighted_combination_of_the_dropped_tokens(normalize):
+    torch.manual_seed(0)
+    B, N, C, K = 2, 7, 5, 3
+    x = torch.randn(B, 1 + N, C, dtype=torch.float64)
+    cls_attn = torch.rand(B, N, dtype=torch.float64).softmax(-1)
+    out, keep_idx = reorganize_tokens(x, cls_attn, K, fuse_token=True, fuse_normalize=normalize)
+    assert out.shape == (B, 1 + K + 1, C)
+    for b in range(B):
+        ranked = sorted(range(N), key=lambda j: -cls_attn[b, j].item())
+        kept, dropped = ranked[:K], ranked[K:]
+        assert keep_idx[b].tolist() == kept
+        torch.testing.assert_close(out[b, 0], x[b, 0])
+        torch.testing.assert_close(out[b, 1:1 + K], x[b, 1:][kept])
+        fused = sum(cls_attn[b, j] * x[b, 1 + j] for j in dropped)
+        if normalize:
+            fused = fused / sum(cls_attn[b, j] for j in dropped)
+        torch.testing.assert_close(out[b, -1], fused)
+
+
+def test_reorganizing_block_against_explicit_attention():
+    """Block-level: the fused token after the attention step is sum_j a_j x_j with a = mean over
+    heads of the cls row of softmax(q k^T / sqrt(d)), computed here by hand."""
+    torch.manual_seed(0)
+    model = perturbed(EViT(keep_rate=0.5, pruning_locs=(0, ), **SMALL)).double().eval()
+    blk = model.blocks[0]
+    x = torch.randn(1, 17, 32, dtype=torch.float64)
+    captured = []
+    hook = blk.norm2.register_forward_pre_hook(lambda m, a: captured.append(a[0]))
+    model._reorganizing_block(blk, x, 0.5, None)
+    hook.remove()
+
+    y = torch.nn.functional.layer_norm(x, (32, ), blk.norm1.weight, blk.norm1.bias, blk.norm1.eps)
+    qkv = y[0] @ blk.attn.qkv.weight.T + blk.attn.qkv.bias
+    q, k, v = qkv[:, :32], qkv[:, 32:64], qkv[:, 64:]
+    d, probs, heads = 8, [], []
+    for h in range(4):
+        sl = slice(h * d, (h + 1) * d)
+        p = torch.softmax(q[:, sl] @ k[:, sl].T / math.sqrt(d), -1)
+        probs.append(p)
+        heads.append(p @ v[:, sl])
+    after_attn = x[0] + torch.cat(heads, -1) @ blk.attn.proj.weight.T + blk.attn.proj.bias
+    a = torch.stack(probs).mean(0)[0, 1:]  # cls attention to the 16 patches
+    order = torch.argsort(a, descending=True)
+    kept, dropped = order[:8], order[8:]
+    expected_fused = (a[dropped, None] * after_attn[1:][dropped]).sum(0)
+    reduced = captured[0][0]
+    assert reduced.shape == (1 + 8 + 1, 32)
+    torch.testing.assert_close(reduced[1:9], after_attn[1:][kept])
+    torch.testing.assert_close(reduced[-1], expected_fused)
+
+
+@pytest.mark.parametrize('out_type,out_indices', [('cls_token', -1), ('featmap', [0, 3, 5]),
+                                                  ('avg_featmap', [5])])
+def test_keep_rate_one_reproduces_the_dense_vit(out_type, out_indices):
+    model = perturbed(EViT(keep_rate=1.0, pruning_locs=(1, 3, 4), out_type=out_type,
+                           out_indices=out_indices, **SMALL)).eval()
+    ref = PretrainViT(dict(ARCH), img_size=32, patch_size=8, out_type=out_type,
+                      out_indices=out_indices)
+    ref.eval()  # mmpretrain's ViT.train() returns None
+    ref.load_state_dict(convert_vit(model.state_dict(), 'mmpretrain'), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    for o, r in zip(model(x), ref(x)):
+        torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
+
+
+def test_training_backward():
+    model = perturbed(EViT(keep_rate=0.5, pruning_locs=(1, 3, 4), **SMALL)).train()
+    model(torch.randn(2, 3, 32, 32))[-1].sum().backward()
+    assert model.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+
+
+def test_bad_configs():
+    with pytest.raises(ValueError, match='keep_rate must be in'):
+        EViT(keep_rate=1.5, pruning_locs=(1, 2), **SMALL)
+    with pytest.raises(ValueError, match='strictly increasing block indices'):
+        EViT(pruning_locs=(4, 2), **SMALL)
+    with pytest.raises(ValueError, match='needs with_cls_token=True'):
+        EViT(with_cls_token=False, out_type='featmap', pruning_locs=(1, 2), **SMALL)
