@@ -1,0 +1,2 @@
+from . import metrics  # noqa: F401
+from .metrics import MeanLossMetric  # noqa: F401

@@ -1,0 +1,1 @@
+from .val_loss_loop import ValLossLoop  # noqa: F401

@@ -1,0 +1,66 @@
+"""``ValLossLoop``: validate a self-supervised model by its training loss on held-out data.
+
+Self-supervised algorithms such as mmpretrain's ``MAE`` have no ``predict`` mode, so mmengine's
+``ValLoop`` cannot validate them; what DBP-MAE's time-to-target measurement needs is the
+*validation reconstruction loss*. This loop runs the model's ``loss`` mode (data preprocessed as
+for evaluation, model in ``eval()``, no gradients) on the validation set and hands the per-batch
+losses to the evaluator; pair it with :class:`mmdbp.evaluation.MeanLossMetric`, which averages
+them over the whole (distributed) validation set::
+
+    val_dataloader = dict(...)            # e.g. the ImageNet val split with the MAE pipeline
+    val_cfg = dict(type='ValLossLoop')
+    val_evaluator = dict(type='MeanLossMetric')
+
+The random masks drawn during validation come from a generator forked from the global RNG and
+re-seeded with ``seed`` (+ rank) at every validation, so every validation of every run (baseline
+or DBP) scores the same masks, and validating does not change the training run's random stream.
+"""
+from typing import Dict, List, Sequence, Union
+
+import torch
+from mmengine.dist import get_rank
+from mmengine.model import is_model_wrapper
+from mmengine.runner import ValLoop
+from mmengine.runner.amp import autocast
+from torch.utils.data import DataLoader
+
+from mmdbp.registry import LOOPS
+
+
+@LOOPS.register_module()
+class ValLossLoop(ValLoop):
+    """Validation loop that scores the model's loss (see the module docstring).
+
+    Args:
+        runner (Runner): The runner.
+        dataloader (DataLoader | dict): Validation dataloader (config).
+        evaluator (Evaluator | dict | list): Normally ``dict(type='MeanLossMetric')``.
+        fp16 (bool): Autocast the forward. Defaults to False.
+        seed (int): Seed of the validation masks (and any other randomness of the loss).
+            Defaults to 0.
+    """
+
+    def __init__(self, runner, dataloader: Union[DataLoader, Dict], evaluator: Union[Dict, List],
+                 fp16: bool = False, seed: int = 0) -> None:
+        super().__init__(runner, dataloader, evaluator, fp16)
+        self.seed = seed
+
+    def run(self) -> dict:
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed + get_rank())
+            return super().run()
+
+    @torch.no_grad()
+    def run_iter(self, idx: int, data_batch: Union[dict, Sequence]) -> None:
+        self.runner.call_hook('before_val_iter', batch_idx=idx, data_batch=data_batch)
+        model = self.runner.model
+        module = model.module if is_model_wrapper(model) else model
+        with autocast(enabled=self.fp16):
+            data = module.data_preprocessor(data_batch, False)
+            losses = module(**data, mode='loss') if isinstance(data, dict) else module(*data, mode='loss')
+        _, log_vars = module.parse_losses(losses)
+        inputs = data['inputs'] if isinstance(data, dict) else data[0]
+        outputs = [dict(batch_size=len(inputs), **{k: float(v) for k, v in log_vars.items()})]
+        self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        self.runner.call_hook('after_val_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)

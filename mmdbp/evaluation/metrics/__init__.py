@@ -1,0 +1,1 @@
+from .mean_loss import MeanLossMetric  # noqa: F401

@@ -1,0 +1,277 @@
+"""Tests of the DBP building block (mmdbp/models/utils/decorrelation.py).
+
+References are independent of the code under test: explicit ``W (R x)`` with hand-derived
+gradients, brute-force correlation matrices (``torch.corrcoef``), layer names spelled out from
+mmpretrain's MAE architecture.
+"""
+import pytest
+import torch
+import torch.nn as nn
+
+from mmdbp.models.utils.decorrelation import (Decorrelator, decorrelation_update, fold_state_dict,
+                                              fold_weight, select_layers)
+
+
+class TinyNet(nn.Module):
+    """backbone (decorrelated) + head (not)."""
+
+    def __init__(self, d_in=6, d_hidden=5, d_out=3, dtype=torch.float64):
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(d_in, d_hidden), nn.Tanh(), nn.Linear(d_hidden, d_out))
+        self.head = nn.Linear(d_out, 2)
+        self.to(dtype)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+
+def random_near_identity(d, scale=0.3, dtype=torch.float64, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.eye(d, dtype=dtype) + scale * torch.randn(d, d, generator=g, dtype=dtype)
+
+
+def mean_abs_offdiag_corr(z):
+    c = torch.corrcoef(z.T.double())
+    d = c.shape[0]
+    return ((c.abs().sum() - c.diagonal().abs().sum()) / (d * (d - 1))).item()
+
+
+def test_identity_R_forward_equals_plain_linear_exactly():
+    torch.manual_seed(0)
+    plain = nn.Linear(16, 8)
+    x = torch.randn(4, 7, 16)
+    expected = plain(x)  # before attaching: nn.Linear's own forward
+
+    holder = nn.Module()
+    holder.backbone = plain
+    Decorrelator(holder, decor_lr=1e-3, sample_frac=1.0, include=['^backbone$'])
+    plain.train()
+    out = plain(x)
+    assert torch.equal(out, expected)
+    plain.eval()
+    assert torch.equal(plain(x), expected)
+
+
+def test_fused_forward_and_grads_match_explicit_reference_fp64():
+    torch.manual_seed(0)
+    lin = nn.Linear(6, 4).double()
+    holder = nn.Module()
+    holder.backbone = lin
+    dec = Decorrelator(holder, decor_lr=0., sample_frac=1.0, include=['^backbone$'],
+                       dtype=torch.float64)
+    R = random_near_identity(6)
+    dec.layers['backbone'].R = R.clone()
+
+    x = torch.randn(3, 5, 6, dtype=torch.float64, requires_grad=True)
+    W, b = lin.weight.detach().clone(), lin.bias.detach().clone()
+    y = lin(x)
+
+    # naive reference: z = R x per token, y = W z + b, written out per row
+    rows = x.detach().reshape(-1, 6)
+    z_ref = torch.stack([R @ r for r in rows])
+    y_ref = torch.stack([W @ z + b for z in z_ref]).reshape(3, 5, 4)
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+
+    # gradients of L = sum(y * G): dL/dW = sum_n g_n z_n^T, dL/dx_n = R^T W^T g_n
+    G = torch.randn(3, 5, 4, dtype=torch.float64)
+    (y * G).sum().backward()
+    g_rows = G.reshape(-1, 4)
+    dW_ref = sum(torch.outer(g, z) for g, z in zip(g_rows, z_ref))
+    dx_ref = torch.stack([R.T @ (W.T @ g) for g in g_rows]).reshape(3, 5, 6)
+    torch.testing.assert_close(lin.weight.grad, dW_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(x.grad, dx_ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(lin.bias.grad, g_rows.sum(0), rtol=1e-12, atol=1e-12)
+
+
+def test_fused_conv_patch_embedding_matches_explicit_reference_fp64():
+    torch.manual_seed(0)
+    conv = nn.Conv2d(2, 3, kernel_size=2, stride=2).double()
+    holder = nn.Module()
+    holder.backbone = conv
+    dec = Decorrelator(holder, decor_lr=0., sample_frac=1.0, include=['^backbone$'],
+                       layer_types=['Conv2d'], dtype=torch.float64)
+    R = random_near_identity(8, seed=1)
+    dec.layers['backbone'].R = R.clone()
+    x = torch.randn(2, 2, 4, 6, dtype=torch.float64)
+    y = conv(x)
+    # reference: every 2x2 patch flattened (C, kh, kw), z = R p, y = W z + b
+    W = conv.weight.detach().reshape(3, -1)
+    y_ref = torch.empty(2, 3, 2, 3, dtype=torch.float64)
+    for b in range(2):
+        for i in range(2):
+            for j in range(3):
+                p = x[b, :, 2 * i:2 * i + 2, 2 * j:2 * j + 2].reshape(-1)
+                y_ref[b, :, i, j] = W @ (R @ p) + conv.bias.detach()
+    torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_update_rule_matches_equation():
+    torch.manual_seed(0)
+    d, n, lr, kappa = 5, 40, 0.1, 0.3
+    R = random_near_identity(d)
+    z = torch.randn(n, d, dtype=torch.float64)
+    X = z.T @ z / n
+    C = X - torch.diag(torch.diagonal(X))
+    v = (z**2 - 1).mean(0)
+    expected = R - lr * ((1 - kappa) * C @ R + kappa * torch.diag(v) @ R)
+    torch.testing.assert_close(decorrelation_update(R, X, lr, kappa), expected)
+
+
+def _train_decorrelation(kappa, steps, lr, seed=0):
+    """Feed strongly correlated inputs (x = A g, g ~ N(0, I)) through a decorrelated layer."""
+    g = torch.Generator().manual_seed(seed)
+    d = 8
+    A = 0.25 * torch.randn(d, d, generator=g) + 0.6  # all rows share a big common component
+    A = 1.5 * A / A.norm(dim=1, keepdim=True)  # rows of norm 1.5: variances 2.25, not 1
+    lin = nn.Linear(d, 4)
+    holder = nn.Module()
+    holder.backbone = lin
+    dec = Decorrelator(holder, decor_lr=lr, kappa=kappa, sample_frac=0.5, include=['^backbone$'])
+    for _ in range(steps):
+        x = torch.randn(256, d, generator=g) @ A.T
+        lin(x).sum().backward()  # statistics are recorded in training forwards
+        dec.update()
+    dec.check()
+    x_eval = torch.randn(20000, d, generator=g) @ A.T
+    R = dec.layers['backbone'].R
+    return x_eval, x_eval @ R.T
+
+
+def test_decorrelation_reduces_offdiagonal_correlation_tenfold():
+    x, z = _train_decorrelation(kappa=0., steps=600, lr=0.05)
+    before, after = mean_abs_offdiag_corr(x), mean_abs_offdiag_corr(z)
+    assert before > 0.5
+    assert after <= before / 10, (before, after)
+
+
+def test_kappa_drives_variances_to_one():
+    x, z = _train_decorrelation(kappa=0.5, steps=600, lr=0.05)
+    assert (x.var(0) - 2.25).abs().max() < 0.2  # the inputs' variances are far from 1
+    torch.testing.assert_close(z.var(0), torch.ones(8), atol=0.1, rtol=0)
+    assert mean_abs_offdiag_corr(z) <= mean_abs_offdiag_corr(x) / 10
+
+
+def test_no_statistics_outside_training():
+    lin = nn.Linear(4, 2)
+    holder = nn.Module()
+    holder.backbone = lin
+    dec = Decorrelator(holder, decor_lr=0.1, sample_frac=1.0, include=['^backbone$'])
+    lin.eval()
+    lin(torch.randn(10, 4))
+    lin.train()
+    with torch.no_grad():
+        lin(torch.randn(10, 4))
+    dec.update()
+    assert torch.equal(dec.layers['backbone'].R, torch.eye(4))
+
+
+def test_selection_picks_exactly_the_encoder_linears_of_mmpretrain_mae():
+    from mmpretrain.models import MAE, MAEPretrainDecoder, MAEPretrainHead, MAEViT
+    num_layers = 2
+    model = MAE(
+        backbone=dict(type='mmpretrain.MAEViT', arch=dict(embed_dims=32, num_layers=num_layers,
+                      num_heads=2, feedforward_channels=64), img_size=32, patch_size=8),
+        neck=dict(type='mmpretrain.MAEPretrainDecoder', num_patches=16, patch_size=8,
+                  embed_dim=32, decoder_embed_dim=16, decoder_depth=2, decoder_num_heads=2),
+        head=dict(type='mmpretrain.MAEPretrainHead', patch_size=8,
+                  loss=dict(type='mmpretrain.PixelReconstructionLoss', criterion='L2')))
+    assert isinstance(model.backbone, MAEViT) and isinstance(model.neck, MAEPretrainDecoder)
+    assert isinstance(model.head, MAEPretrainHead)
+    names = {name for name, _ in select_layers(model)}
+    expected = {f'backbone.layers.{i}.{n}' for i in range(num_layers)
+                for n in ('attn.qkv', 'attn.proj', 'ffn.layers.0.0', 'ffn.layers.1')}
+    assert names == expected
+    decoder_linears = {n for n, m in model.named_modules()
+                       if isinstance(m, nn.Linear) and n.startswith('neck.')}
+    assert decoder_linears and not names & decoder_linears
+
+    with_patch_embed = {name for name, _ in select_layers(model, layer_types=['Linear', 'Conv2d'])}
+    assert with_patch_embed == expected | {'backbone.patch_embed.projection'}
+
+
+def test_selection_on_fast_mae_vit_and_patterns():
+    from mmdbp.models.backbones import FastMAEViT
+    holder = nn.Module()
+    holder.backbone = FastMAEViT(arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                                           feedforward_channels=64), img_size=32, patch_size=8)
+    holder.neck = nn.Linear(32, 32)
+    names = {n for n, _ in select_layers(holder)}
+    assert names == {f'backbone.blocks.{i}.{n}' for i in range(2)
+                     for n in ('attn.qkv', 'attn.proj', 'mlp.fc1', 'mlp.fc2')}
+    names = {n for n, _ in select_layers(holder, exclude=[r'mlp\.fc2$'])}
+    assert names == {f'backbone.blocks.{i}.{n}' for i in range(2)
+                     for n in ('attn.qkv', 'attn.proj', 'mlp.fc1')}
+
+
+def test_bad_configs_raise_clear_errors():
+    net = TinyNet()
+    with pytest.raises(ValueError, match='select no trainable Linear layer'):
+        select_layers(net, include=['^decoder\\.'])
+    with pytest.raises(TypeError, match='lists of strings'):
+        select_layers(net, include='^backbone')
+    with pytest.raises(ValueError, match='layer_types must be a non-empty subset'):
+        select_layers(net, layer_types=['Conv1d'])
+    with pytest.raises(ValueError, match='kappa must be in'):
+        Decorrelator(net, decor_lr=1e-3, kappa=1.5)
+    with pytest.raises(ValueError, match='sample_frac must be in'):
+        Decorrelator(net, decor_lr=1e-3, sample_frac=0.)
+    with pytest.raises(ValueError, match='decor_lr must be a finite number'):
+        Decorrelator(net, decor_lr=-1.)
+    with pytest.raises(ValueError, match='max_r_norm bounds'):
+        Decorrelator(net, decor_lr=1e-3, max_r_norm=0.5)
+    Decorrelator(net, decor_lr=1e-3)
+    with pytest.raises(RuntimeError, match='attached twice'):
+        Decorrelator(net, decor_lr=1e-3)
+
+
+def test_exploding_R_stops_with_the_layer_name():
+    net = TinyNet(dtype=torch.float32)
+    dec = Decorrelator(net, decor_lr=50., kappa=0., sample_frac=1.0, max_r_norm=10.)
+    x = torch.randn(64, 6) @ (torch.ones(6, 6) + 0.1 * torch.randn(6, 6)) * 10
+    net(x).sum().backward()
+    dec.update()
+    with pytest.raises(FloatingPointError, match=r'backbone\.0 \(\|\|R\|\|_F/sqrt\(d\) = '):
+        dec.check()
+
+
+def test_fold_keeps_the_function_and_state_dict_fold_matches():
+    torch.manual_seed(0)
+    net = TinyNet()
+    dec = Decorrelator(net, decor_lr=0., sample_frac=1.0, dtype=torch.float64)
+    for i, layer in enumerate(dec.layers.values()):
+        layer.R = random_near_identity(layer.dim, seed=i)
+    x = torch.randn(7, 6, dtype=torch.float64)
+    net.eval()
+    expected = net(x)
+    saved_R = {k: v.clone() for k, v in dec.state_dict()['R'].items()}
+    unfolded = {k: v.clone() for k, v in net.state_dict().items()}
+
+    folded = fold_state_dict(unfolded, saved_R)
+    dec.detach(fold=True)  # W <- W R in place, plain forwards again
+    assert 'forward' not in net.backbone[0].__dict__
+    torch.testing.assert_close(net(x), expected, rtol=1e-12, atol=1e-12)
+    for k, v in net.state_dict().items():
+        torch.testing.assert_close(folded[k], v, rtol=1e-12, atol=1e-12)
+    # explicit reference of one fold
+    torch.testing.assert_close(fold_weight(unfolded['backbone.0.weight'], saved_R['backbone.0']),
+                               unfolded['backbone.0.weight'] @ saved_R['backbone.0'])
+    with pytest.raises(KeyError, match='has no'):
+        fold_state_dict(unfolded, {'backbone.9': saved_R['backbone.0']})
+
+
+def test_state_dict_round_trip_and_mismatch():
+    net = TinyNet()
+    dec = Decorrelator(net, decor_lr=0.1, sample_frac=0.5, seed=3, dtype=torch.float64)
+    net(torch.randn(16, 6, dtype=torch.float64)).sum().backward()
+    dec.update()
+    state = dec.state_dict()
+    net2 = TinyNet()
+    dec2 = Decorrelator(net2, decor_lr=0.1, sample_frac=0.5, seed=0, dtype=torch.float64)
+    dec2.load_state_dict(state)
+    assert dec2.num_updates == 1 and dec2.seed == 3
+    for k in state['R']:
+        assert torch.equal(dec2.layers[k].R, dec.layers[k].R)
+    net3 = TinyNet()
+    dec3 = Decorrelator(net3, decor_lr=0.1, include=[r'^backbone\.0$'])
+    with pytest.raises(KeyError, match='does not match the selected layers'):
+        dec3.load_state_dict(state)
