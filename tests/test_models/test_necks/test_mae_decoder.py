@@ -131,3 +131,18 @@ def test_autocast_dtypes_follow_mmpretrain():
 def test_bad_num_patches():
     with pytest.raises(ValueError, match='num_patches must be a square number, got 15'):
         FastMAEDecoder(num_patches=15)
+
+
+def test_fast_mae_step_compiles_to_one_graph():
+    """The `compile=True` switch only pays off without graph breaks: the whole MAE loss on the
+    fast path (masking, encoder with drop path, decoder, mmpretrain's head) traces as one graph.
+    (mmpretrain's MAEViT breaks at every drop-path call: mmcv's DropPath branches on numpy rates.)"""
+    torch.manual_seed(0)
+    model = MAE(backbone=dict(type='FastMAEViT', arch=ARCH, img_size=32, patch_size=8,
+                              drop_path_rate=0.1),
+                neck=dict(type='FastMAEDecoder', **DEC), head=HEAD)
+    torch._dynamo.reset()
+    step = torch.compile(lambda x: model.loss(x, [])['loss'], backend='eager', fullgraph=True)
+    loss = step(torch.randn(2, 3, 32, 32))
+    loss.backward()
+    assert torch.isfinite(loss) and model.backbone.blocks[0].attn.qkv.weight.grad is not None

@@ -1,0 +1,191 @@
+"""Named benchmark workloads of ``tools/benchmark.py`` (one row each in docs/benchmarks.md).
+
+Each entry is a plain dict:
+
+=====================  ======================================================================
+key                    meaning
+=====================  ======================================================================
+name                   ``--workload`` name (unique).
+section                docs/benchmarks.md section its row goes to (``## <section>``).
+config                 the config under test (repo-relative path or ``pkg::path``); ``None``
+                       while the method's config does not exist yet (listed as pending).
+baseline               the config it is compared with in the same run, or ``None``.
+mode                   ``'train'`` (train_step), ``'test'`` (test_step) or ``'tensor'``.
+batch                  images per step.
+device                 ``'cuda'`` or ``'cpu'``.
+amp                    ``'config'``, ``'none'``, ``'bf16'`` or ``'fp16'``, applied to both configs
+                       (see ``mmdbp.utils.benchmark.set_amp``).
+fused                  ``True``/``False`` sets the optimizer's ``fused`` for both, ``None`` keeps.
+compile                ``torch.compile`` the target's step (bool or compile kwargs).
+compile_baseline       same for the baseline.
+cfg_options            dotted-key overrides applied to both configs (e.g. a smaller model).
+target_options /       overrides for one side only.
+baseline_options
+iters, rounds, warmup  timing loop (defaults of the CLI when absent).
+goal                   the issue's target, quoted in the docs.
+=====================  ======================================================================
+
+Method helpers add their rows to ``WORKLOADS`` (keep the section names of docs/benchmarks.md).
+"""
+import copy
+
+MAE_B = 'configs/mae/mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
+MAE_L = 'configs/mae/mae_fast-vit-large-p16_8xb512-amp-coslr-300e_in1k.py'
+MMPRETRAIN_MAE_B = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
+MMPRETRAIN_MAE_L = 'mmpretrain::mae/mae_vit-large-p16_8xb512-amp-coslr-300e_in1k.py'
+MMPRETRAIN_SIMMIM_B_192 = 'mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'
+MMPRETRAIN_SIMMIM_L_192 = \
+    'mmpretrain::simmim/simmim_swin-large-w12_16xb128-amp-coslr-800e_in1k-192px.py'
+
+
+GREENMIM_B = 'configs/greenmim/greenmim_swin-base-w7_8xb256-amp-coslr-800e_in1k.py'
+GREENMIM_L = 'configs/greenmim/greenmim_swin-large-w14_8xb256-amp-coslr-800e_in1k.py'
+
+
+def simmim_at(img_size: int, window: int) -> dict:
+    """Overrides that run mmpretrain's SimMIM Swin config at ``img_size`` px with ``window``."""
+    return {
+        'model.backbone.img_size': img_size,
+        'model.backbone.stage_cfgs': dict(_delete_=True, block_cfgs=dict(window_size=window)),
+        'train_dataloader.dataset.pipeline': [
+            dict(type='LoadImageFromFile'),
+            dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.67, 1.0)),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='SimMIMMaskGenerator', input_size=img_size, mask_patch_size=32,
+                 model_patch_size=4, mask_ratio=0.6),
+            dict(type='PackInputs'),
+        ],
+    }
+
+
+def simmim_swin_t() -> dict:
+    return {'model.backbone.arch': 'tiny', 'model.neck.in_channels': 768}
+
+
+def greenmim_swin_t() -> dict:
+    """GreenMIM Swin-B config -> Swin-T (decoder unchanged: 512 wide, 1 block)."""
+    return {'model.backbone.arch': 'tiny', 'model.neck.embed_dims': 768}
+
+
+def greenmim_at(img_size: int, window: int) -> dict:
+    """GreenMIM at ``img_size`` px (32 px units) with ``window``."""
+    return {
+        'model.backbone.img_size': img_size,
+        'model.backbone.window_size': window,
+        'model.neck.grid_size': img_size // 32,
+        'train_dataloader.dataset.pipeline': [
+            dict(type='LoadImageFromFile'),
+            dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.2, 1.0),
+                 backend='pillow', interpolation='bicubic'),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackInputs'),
+        ],
+    }
+
+
+def mae_small_options(img_size: int = 96, embed_dims: int = 384, num_layers: int = 12,
+                      num_heads: int = 6) -> dict:
+    """Overrides that turn an MAE ViT-B/16 config (mmdbp's or mmpretrain's) into a small CPU
+    model: ViT-S/16 encoder at ``img_size`` px, a 4-block 256-wide decoder, and the pipeline's
+    crop at ``img_size``. Applied identically to the fast and the reference config."""
+    return {
+        'model.backbone.arch': dict(_delete_=True, embed_dims=embed_dims, num_layers=num_layers,
+                                    num_heads=num_heads, feedforward_channels=4 * embed_dims),
+        'model.backbone.img_size': img_size,
+        'model.neck.num_patches': (img_size // 16)**2,
+        'model.neck.embed_dim': embed_dims,
+        'model.neck.decoder_embed_dim': 256,
+        'model.neck.decoder_depth': 4,
+        'model.neck.decoder_num_heads': 8,
+        'train_dataloader.dataset.pipeline': [
+            dict(type='LoadImageFromFile'),
+            dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.2, 1.0),
+                 backend='pillow', interpolation='bicubic'),
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackInputs'),
+        ],
+    }
+
+
+def _gpu(**kw) -> dict:
+    return dict(dict(device='cuda', amp='bf16', fused=True, mode='train', compile=False,
+                     compile_baseline=False), **kw)
+
+
+def _cpu(**kw) -> dict:
+    return dict(dict(device='cpu', amp='none', fused=None, mode='train', compile=False,
+                     compile_baseline=False, iters=3, rounds=3, warmup=2), **kw)
+
+
+WORKLOADS = [
+    # ---- issue 9: the ViT/MAE fast path vs mmpretrain's MAE -------------------------------
+    _gpu(name='mae-vit-b16', section='MAE fast path', config=MAE_B, baseline=MMPRETRAIN_MAE_B,
+         batch=256, goal='>= 1.3x mmpretrain MAE ViT-B/16 (bf16, fused AdamW, batch 256)'),
+    _gpu(name='mae-vit-b16-compile', section='MAE fast path', config=MAE_B,
+         baseline=MMPRETRAIN_MAE_B, batch=256, compile=True,
+         goal='>= 1.3x; fast path with torch.compile vs eager mmpretrain'),
+    _gpu(name='mae-vit-b16-compile-both', section='MAE fast path', config=MAE_B,
+         baseline=MMPRETRAIN_MAE_B, batch=256, compile=True, compile_baseline=True,
+         goal='control: both compiled'),
+    _gpu(name='mae-vit-l16', section='MAE fast path', config=MAE_L, baseline=MMPRETRAIN_MAE_L,
+         batch=256, goal='>= 1.3x mmpretrain MAE ViT-L/16'),
+    _gpu(name='mae-vit-l16-compile', section='MAE fast path', config=MAE_L,
+         baseline=MMPRETRAIN_MAE_L, batch=256, compile=True, goal='>= 1.3x'),
+    _cpu(name='mae-vit-s16-96px-cpu', section='MAE fast path', config=MAE_B,
+         baseline=MMPRETRAIN_MAE_B, batch=16, cfg_options=mae_small_options(96),
+         goal='CPU ratio (ViT-S/16, 96 px, 4-block decoder)'),
+    _cpu(name='mae-vit-s16-64px-cpu', section='MAE fast path', config=MAE_B,
+         baseline=MMPRETRAIN_MAE_B, batch=8, cfg_options=mae_small_options(64), iters=5,
+         goal='CPU ratio (ViT-S/16, 64 px: 4 visible patches)'),
+    # ---- issue 5: DBP-MAE (config by the DBP helper) -------------------------------------
+    _gpu(name='dbp-mae-vit-b16', section='DBP-MAE', config=None, baseline=MAE_B, batch=256,
+         goal='DBP / plain step time <= 1.05 (must <= 1.10), ViT-B/16 bf16 batch 256'),
+    _cpu(name='dbp-mae-vit-s16-cpu', section='DBP-MAE', config=None, baseline=MAE_B, batch=16,
+         cfg_options=mae_small_options(96), goal='CPU ratio with a small ViT'),
+    # ---- issue 6: GreenMIM vs SimMIM (configs by the GreenMIM helper) ---------------------
+    _gpu(name='greenmim-swin-b-vs-simmim-192', section='GreenMIM', config=GREENMIM_B,
+         baseline=MMPRETRAIN_SIMMIM_B_192, batch=128,
+         goal='>= 2.5x throughput at <= 35% memory (GreenMIM Swin-B/224 vs SimMIM Swin-B/192)'),
+    _gpu(name='greenmim-swin-b-vs-simmim-224', section='GreenMIM', config=GREENMIM_B,
+         baseline=MMPRETRAIN_SIMMIM_B_192, baseline_options=simmim_at(224, 7), batch=128,
+         goal='same, SimMIM at 224 px'),
+    _gpu(name='greenmim-swin-l-vs-simmim-192', section='GreenMIM', config=GREENMIM_L,
+         baseline=MMPRETRAIN_SIMMIM_L_192, batch=128, goal='>= 2.7x (Swin-L)'),
+    _cpu(name='greenmim-swin-t-cpu', section='GreenMIM', config=GREENMIM_B,
+         baseline=MMPRETRAIN_SIMMIM_B_192, batch=8, target_options=greenmim_swin_t(),
+         baseline_options=dict(simmim_swin_t()),
+         goal='CPU ratio with Swin-T (GreenMIM 224 px vs SimMIM 192 px)'),
+    _cpu(name='greenmim-swin-t-vs-simmim-224-cpu', section='GreenMIM', config=GREENMIM_B,
+         baseline=MMPRETRAIN_SIMMIM_B_192, batch=8, target_options=greenmim_swin_t(),
+         baseline_options=dict(simmim_swin_t(), **simmim_at(224, 7)),
+         goal='CPU ratio with Swin-T, both at 224 px'),
+    _cpu(name='greenmim-swin-t-128px-cpu', section='GreenMIM', config=GREENMIM_B,
+         baseline=MMPRETRAIN_SIMMIM_B_192, batch=8,
+         target_options=dict(greenmim_swin_t(), **greenmim_at(128, 4)),
+         baseline_options=dict(simmim_swin_t(), **simmim_at(128, 4)),
+         goal='CPU ratio with Swin-T and small images (both 128 px, window 4)'),
+    # ---- issue 7: MIRL vs MAE (configs by the MIRL helper) ---------------------------------
+    _gpu(name='mirl-vit-s54-vs-mae-vit-b16', section='MIRL', config=None,
+         baseline=MMPRETRAIN_MAE_B, batch=256, goal='step time <= 1.15x MAE ViT-B/16'),
+    _gpu(name='mirl-vit-b48-vs-mae-vit-l16', section='MIRL', config=None,
+         baseline=MMPRETRAIN_MAE_L, batch=256, goal='step time <= 1.0x MAE ViT-L/16'),
+    _cpu(name='mirl-deep-vit-cpu', section='MIRL', config=None, baseline=None, batch=8,
+         goal='CPU ratios with reduced widths'),
+    # ---- issue 8: token pruning inference (configs by the pruning helper) ------------------
+    _gpu(name='dynamicvit-deit-s-keep0.7', section='Token pruning', config=None, baseline=None,
+         mode='test', batch=256, fused=None, goal='>= 1.5x dense DeiT-S at keep 0.7'),
+    _gpu(name='dynamicvit-deit-b-keep0.7', section='Token pruning', config=None, baseline=None,
+         mode='test', batch=256, fused=None, goal='>= 1.5x dense DeiT-B at keep 0.7'),
+    _gpu(name='evit-deit-s-keep0.7', section='Token pruning', config=None, baseline=None,
+         mode='test', batch=256, fused=None, goal='>= 1.5x dense at keep 0.7'),
+    _gpu(name='upernet-dynamicvit-deit-s-512', section='Token pruning', config=None,
+         baseline=None, mode='test', batch=1, fused=None,
+         goal='UPerNet 512x512 fps >= 1.25x dense backbone'),
+]
+
+
+def get_workload(name: str) -> dict:
+    for w in WORKLOADS:
+        if w['name'] == name:
+            return copy.deepcopy(w)
+    raise KeyError(f'Unknown workload {name!r}; `python tools/benchmark.py --list` lists them.')
