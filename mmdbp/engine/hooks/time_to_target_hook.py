@@ -96,23 +96,24 @@ class TimeToTargetHook(Hook):
             return
         buf = runner.message_hub.log_scalars.get(self.monitor)
         if buf is None:
-            raise KeyError(f'TimeToTargetHook: {self.monitor!r} is not a training log value; '
+            raise ValueError(f'TimeToTargetHook: {self.monitor!r} is not a training log value; '
                            f'available: {sorted(k for k in runner.message_hub.log_scalars if k.startswith("train/"))}.')
-        self._record(runner, float(buf.mean(self.smooth_window)))
+        self._record(runner, float(buf.mean(self.smooth_window)), runner.iter + 1)
 
     def after_val_epoch(self, runner, metrics: Optional[Dict[str, float]] = None) -> None:
         if not self.monitor.startswith('val/') or self._t_start is None:
             return  # a val-only run (runner.val()) has no training clock
         key = self.monitor[len('val/'):]
         if not metrics or key not in metrics:
-            raise KeyError(f'TimeToTargetHook: validation produced no {key!r}; its metrics are '
+            raise ValueError(f'TimeToTargetHook: validation produced no {key!r}; its metrics are '
                            f'{sorted(metrics or {})}. Set monitor="val/<one of these>".')
-        self._record(runner, float(metrics[key]))
+        self._record(runner, float(metrics[key]), runner.iter)
 
-    def _record(self, runner, value: float) -> None:
+    def _record(self, runner, value: float, iteration: int) -> None:
+        """Add a point; ``iteration`` is the number of finished training iterations."""
         wall = self._wall()
         val_running = time.perf_counter() - self._val_start if self._val_start is not None else 0.
-        point = dict(iter=runner.iter, epoch=runner.epoch, value=value, wall_time=wall,
+        point = dict(iter=iteration, epoch=runner.epoch, value=value, wall_time=wall,
                      train_time=wall - self._val_time - val_running)
         point.update(self._energy(runner))
         self.curve.append(point)
@@ -122,7 +123,7 @@ class TimeToTargetHook(Hook):
             if is_main_process():
                 energy = f', {point["energy_kwh"]:.4g} kWh' if 'energy_kwh' in point else ''
                 print_log(f'TimeToTarget: {self.monitor} = {value:.5g} reached the target '
-                          f'{self.target:.5g} at iter {runner.iter} after {wall:.1f} s wall-clock '
+                          f'{self.target:.5g} at iter {iteration} after {wall:.1f} s wall-clock '
                           f'({point["train_time"]:.1f} s training{energy}).', logger='current')
         self._dump(runner)
 
@@ -170,5 +171,24 @@ class TimeToTargetHook(Hook):
         self._val_time = state['val_time']
         self.curve = list(state['curve'])
         self.reached = state['reached']
+        # A validation that ran right after the checkpoint was saved (same iteration) is in the
+        # JSON file but not in the checkpoint; the resumed run will not repeat it: keep it.
+        ckpt_iter = checkpoint.get('meta', {}).get('iter')
+        path = osp.join(runner.work_dir, self.out_file)
+        if ckpt_iter is None or not osp.isfile(path):
+            return
+        try:
+            with open(path) as f:
+                saved = json.load(f)
+        except (OSError, ValueError):
+            return
+        if saved.get('monitor') != self.monitor:
+            return
+        last = self.curve[-1]['iter'] if self.curve else -1
+        for point in saved.get('curve', []):
+            if last < point['iter'] <= ckpt_iter:
+                self.curve.append(point)
+                if self.reached is None and saved.get('reached') == point:
+                    self.reached = point
         if self._t_start is not None:
             self._t_start = time.perf_counter()

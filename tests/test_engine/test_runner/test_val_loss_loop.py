@@ -1,0 +1,32 @@
+"""ValLossLoop: the validation loss equals the loss computed by hand over the val set with the same
+masks; repeated validations score the same masks; validating leaves the training RNG alone."""
+import torch
+from mmengine.runner import Runner
+
+
+def test_val_loss_matches_manual_average_and_is_repeatable(mae_run_cfg, tmp_path):
+    runner = Runner.from_cfg(mae_run_cfg(work_dir=str(tmp_path / 'v')))
+    model = runner.model
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    metrics = runner.val()
+    assert torch.equal(torch.get_rng_state(), state)  # the training stream is untouched
+    assert set(metrics) == {'loss'}
+    assert runner.val()['loss'] == metrics['loss']  # same masks every validation
+
+    # by hand: eval mode, the loop's seed, the loss mode, weighted by batch size
+    model.eval()
+    total, count = 0., 0
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for batch in runner.val_dataloader:
+            data = model.data_preprocessor(batch, False)
+            loss = model(**data, mode='loss')['loss']
+            n = data['inputs'].shape[0]
+            total, count = total + loss.item() * n, count + n
+    assert count == len(runner.val_dataloader.dataset)
+    assert abs(metrics['loss'] - total / count) < 1e-6
+
+    # a different seed draws other masks, hence another loss
+    runner.val_loop.seed = 1
+    assert runner.val()['loss'] != metrics['loss']

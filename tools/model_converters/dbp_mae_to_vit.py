@@ -1,0 +1,115 @@
+"""Fold a DBP-MAE checkpoint's decorrelation matrices into its weights and convert the encoder.
+
+A checkpoint written while training with ``DBPOptimWrapper`` holds the *unfolded* weights W in
+``state_dict`` and the decorrelation matrices R in ``optimizer['dbp']['R']`` (keyed by layer
+name). This tool
+
+1. folds them, ``W <- W R`` (:func:`mmdbp.models.utils.decorrelation.fold_state_dict`), so the
+   layers compute the same function as plain layers;
+2. keeps the encoder (``backbone.``) and drops the decoder, head and optimizer state;
+3. writes it in the layout of mmpretrain's ``VisionTransformer`` (``--target mmpretrain``),
+   mmseg's ``VisionTransformer`` (``--target mmseg``) or mmdbp's ``FastVisionTransformer``
+   (``--target mmdbp``).
+
+Both encoder layouts are accepted: mmdbp's ``FastMAEViT`` (``blocks.i.attn.qkv``, ...) and
+mmpretrain's own ``MAEViT`` (``layers.i.attn.qkv``, ...; DBP switched on in an unchanged
+mmpretrain MAE config). A checkpoint without DBP state (the plain MAE baseline) is converted
+without folding, so the same tool serves both arms of a comparison.
+
+``--full`` instead writes the whole folded model (decoder included) with its original keys and no
+DBP state: a plain MAE checkpoint for ``tools/test.py``, ``load_from`` or continued training
+without DBP.
+
+Examples::
+
+    python tools/model_converters/dbp_mae_to_vit.py work_dirs/dbp_mae/iter_300.pth \\
+        work_dirs/dbp_mae/vit_mmseg.pth --target mmseg
+    python tools/model_converters/dbp_mae_to_vit.py work_dirs/dbp_mae/iter_300.pth \\
+        work_dirs/dbp_mae/folded_full.pth --full
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from collections import OrderedDict
+from typing import Dict, Optional, Tuple
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+
+from mmdbp.models.utils.ckpt_convert import (convert_vit, convert_vit_to_mmdbp,  # noqa: E402
+                                             extract_backbone)
+from mmdbp.models.utils.decorrelation import fold_state_dict  # noqa: E402
+
+# Keys of MAE encoders that a plain ViT does not have (none today; mmpretrain's MAEViT and
+# mmdbp's FastMAEViT share their ViT's parameters).
+MAE_ONLY: Tuple[str, ...] = ()
+
+
+def dbp_matrices(checkpoint: dict) -> Optional[Dict[str, torch.Tensor]]:
+    """The saved R matrices (layer name -> R), or None for a checkpoint without DBP."""
+    optimizer = checkpoint.get('optimizer')
+    if isinstance(optimizer, dict) and isinstance(optimizer.get('dbp'), dict):
+        return optimizer['dbp']['R']
+    return None
+
+
+def fold_checkpoint(checkpoint: dict) -> Tuple['OrderedDict[str, torch.Tensor]', int]:
+    """Model state dict with every saved R folded in, and the number of folded layers."""
+    state = checkpoint.get('state_dict', checkpoint)
+    R = dbp_matrices(checkpoint)
+    if not R:
+        return OrderedDict(state), 0
+    return fold_state_dict(state, R), len(R)
+
+
+def convert_dbp_mae(checkpoint: dict, target: str = 'mmseg',
+                    prefix: str = 'backbone.') -> Tuple[Dict[str, torch.Tensor], int]:
+    """Folded encoder in ``target``'s ViT layout, and the number of folded layers."""
+    state, num_folded = fold_checkpoint(checkpoint)
+    encoder = extract_backbone(state, prefix)
+    if not encoder:
+        raise KeyError(f'The checkpoint has no weights under {prefix!r}; is it an MAE '
+                       'pre-training checkpoint? (see --prefix)')
+    encoder = convert_vit_to_mmdbp(encoder)  # mmpretrain MAEViT layout -> mmdbp; identity otherwise
+    encoder = OrderedDict((k, v) for k, v in encoder.items() if not k.startswith(MAE_ONLY))
+    if target != 'mmdbp':
+        encoder = convert_vit(encoder, target=target, drop_unknown=False)
+    return encoder, num_folded
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Fold DBP decorrelation matrices into an MAE checkpoint and convert its encoder')
+    parser.add_argument('src', help='DBP-MAE (or plain MAE) training checkpoint')
+    parser.add_argument('dst', help='output checkpoint')
+    parser.add_argument('--target', choices=['mmseg', 'mmpretrain', 'mmdbp'], default='mmseg',
+                        help='whose ViT parameter names to write (default: mmseg)')
+    parser.add_argument('--prefix', default='backbone.', help='prefix of the encoder weights')
+    parser.add_argument('--full', action='store_true',
+                        help='write the whole folded model (same keys, no DBP state) instead')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
+    if args.full:
+        state, num_folded = fold_checkpoint(checkpoint)
+        what = 'full model'
+    else:
+        state, num_folded = convert_dbp_mae(checkpoint, args.target, args.prefix)
+        what = f'encoder ({args.target} ViT layout)'
+    meta = dict(source=osp.abspath(args.src), target='full' if args.full else args.target,
+                dbp_folded_layers=num_folded)
+    if isinstance(checkpoint.get('meta'), dict):
+        meta.update({k: checkpoint['meta'][k] for k in ('iter', 'epoch') if k in checkpoint['meta']})
+    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    torch.save(dict(state_dict=state, meta=meta), args.dst)
+    folded = f'{num_folded} DBP layers folded' if num_folded else 'no DBP state: nothing to fold'
+    print(f'[dbp_mae_to_vit] {folded}; {len(state)} tensors of the {what} -> {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
