@@ -1,0 +1,43 @@
+"""ReconstructionVisHook: grid layout and de-normalisation (the end-to-end use is in
+tests/test_tools/test_mirl_demo_runs.py)."""
+import numpy as np
+import pytest
+import torch
+
+from mmdbp.engine.hooks import ReconstructionVisHook
+
+
+class Preprocessor:
+    mean = torch.tensor([10., 20., 30.]).view(3, 1, 1)
+    std = torch.tensor([2., 4., 8.]).view(3, 1, 1)
+    _channel_conversion = True  # inputs are RGB
+
+
+def test_grid_layout_and_denormalisation():
+    hook = ReconstructionVisHook(upscale=2)
+    a = torch.zeros(2, 3, 3, 3)  # normalised 0 -> the mean colour
+    b = torch.ones(2, 3, 3, 3)  # normalised 1 -> mean + std
+    mask = torch.ones(2, 1, 3, 3)
+    grid = hook.make_grid({'a': a, 'b': b, 'mask': mask}, Preprocessor())
+    cell, pad = 3 * 2, 2
+    assert grid.shape == (2 * (cell + pad) + pad, 3 * (cell + pad) + pad, 3)
+    assert grid.dtype == np.uint8
+    y = pad + (cell + pad)  # second row
+    assert (grid[y:y + cell, pad:pad + cell] == [10, 20, 30]).all()
+    x = pad + (cell + pad)  # second column
+    assert (grid[y:y + cell, x:x + cell] == [12, 24, 38]).all()
+    x = pad + 2 * (cell + pad)  # mask column: 1 -> white
+    assert (grid[pad:pad + cell, x:x + cell] == 255).all()
+    assert (grid[:pad] == 255).all()  # separators
+
+
+def test_bgr_inputs_are_flipped_for_the_png():
+    pre = Preprocessor()
+    pre._channel_conversion = False
+    grid = ReconstructionVisHook().make_grid({'a': torch.zeros(1, 3, 2, 2)}, pre)
+    assert (grid[2, 2] == [30, 20, 10]).all()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='interval'):
+        ReconstructionVisHook(interval=0)
