@@ -1,1 +1,3 @@
 from . import transforms  # noqa: F401
+from .data_check import DataRootError, check_data_roots  # noqa: F401
+from .random_subset import RandomSubsetDataset, select_subset  # noqa: F401
