@@ -87,13 +87,35 @@ else
     || fail "a pinned package could not be installed; see pip's error above and requirements/pinned.txt"
 fi
 
-step "5/6 mmdbp (editable)"
-if "$VENV/bin/python" -c "import mmdbp, os, sys; sys.exit(os.path.dirname(mmdbp.__file__) != os.path.join('$ROOT', 'mmdbp'))" 2>/dev/null \
-   && [ -e "$ROOT/mmdbp/.mim/configs" ]; then
+step "5/6 mmdbp (editable) and its openmim entry"
+SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+mmdbp_installed() {
+  # from outside the checkout, so that the check sees the installed package, not the cwd
+  (cd / && "$VENV/bin/python" - "$ROOT" <<'PYEOF'
+import os, sys
+from importlib.metadata import PackageNotFoundError, version
+try:
+    version('mmdbp')
+    import mmdbp
+except (PackageNotFoundError, ImportError):
+    sys.exit(1)
+here = os.path.realpath(os.path.dirname(mmdbp.__file__))
+sys.exit(here != os.path.realpath(os.path.join(sys.argv[1], 'mmdbp')))
+PYEOF
+  ) 2>/dev/null && [ -e "$SITE/mmdbp/.mim/configs" ] && [ -e "$SITE/mmdbp/.mim/tools/train.py" ]
+}
+if mmdbp_installed; then
   echo "[setup] already installed"
 else
   "${PIP[@]}" install --no-deps --no-build-isolation -e "$ROOT" \
     || fail "pip could not install mmdbp from $ROOT; check setup.py"
+  # openmim (`mim train/test mmdbp`) looks for <site-packages>/mmdbp/.mim/{configs,tools}, but
+  # setuptools' editable installs keep no package folder in site-packages: link the checkout's.
+  if [ -L "$SITE/mmdbp" ] || [ ! -e "$SITE/mmdbp" ]; then
+    ln -sfn "$ROOT/mmdbp" "$SITE/mmdbp"
+  fi
+  mmdbp_installed || fail "mmdbp is not importable from $ROOT/mmdbp or $SITE/mmdbp/.mim is missing; \
+remove $SITE/mmdbp and run 'bash tools/setup.sh' again"
 fi
 
 step "6/6 check imports"

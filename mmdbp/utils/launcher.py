@@ -1,0 +1,64 @@
+"""Make ``--launcher pytorch|slurm|mpi`` work on machines without a GPU as well.
+
+mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its runner wraps the model in
+``MMDistributedDataParallel(device_ids=[LOCAL_RANK])``; both fail without CUDA. On a CPU-only
+machine :func:`prepare_launcher` therefore starts the process group itself with the ``gloo``
+backend (mmengine then skips its own ``init_dist``) and builds the DDP wrapper without device ids.
+With GPUs nothing changes: mmengine sets everything up as usual (``nccl``).
+"""
+import os
+import subprocess
+
+import torch
+import torch.distributed as dist
+from mmengine.logging import print_log
+
+
+def _set_env_from_slurm() -> None:
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    if 'MASTER_ADDR' not in os.environ:
+        nodes = os.environ['SLURM_NODELIST']
+        os.environ['MASTER_ADDR'] = subprocess.getoutput(f'scontrol show hostname {nodes} | head -n1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def _set_env_from_mpi() -> None:
+    os.environ.setdefault('RANK', os.environ['OMPI_COMM_WORLD_RANK'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['OMPI_COMM_WORLD_SIZE'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('OMPI_COMM_WORLD_LOCAL_RANK', '0'))
+    os.environ.setdefault('MASTER_ADDR', '127.0.0.1')
+    os.environ.setdefault('MASTER_PORT', '29500')
+
+
+def prepare_launcher(cfg, launcher: str) -> None:
+    """Set ``cfg.launcher`` and, on CPU-only machines, start a ``gloo`` process group.
+
+    Args:
+        cfg (Config): The config the runner will be built from (modified in place).
+        launcher (str): ``'none'``, ``'pytorch'`` (torchrun), ``'slurm'`` (srun) or ``'mpi'``.
+    """
+    if launcher not in ('none', 'pytorch', 'slurm', 'mpi'):
+        raise ValueError(f"launcher must be one of 'none', 'pytorch', 'slurm', 'mpi'; got {launcher!r}")
+    cfg.launcher = launcher
+    if launcher == 'none' or torch.cuda.is_available():
+        return
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if launcher == 'slurm':
+        _set_env_from_slurm()
+    elif launcher == 'mpi':
+        _set_env_from_mpi()
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', init_method='env://',
+                                rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']))
+    wrapper = cfg.get('model_wrapper_cfg', None) or dict(
+        type='MMDistributedDataParallel', broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    if 'DistributedDataParallel' in str(wrapper.get('type', 'MMDistributedDataParallel')):
+        wrapper['device_ids'] = None  # CPU modules take no device ids
+    cfg.model_wrapper_cfg = wrapper
+    if dist.get_rank() == 0:
+        print_log(f'No GPU found: distributed run on CPU with the gloo backend '
+                  f'({dist.get_world_size()} processes).', logger='current')

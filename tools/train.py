@@ -1,0 +1,135 @@
+"""Train a model from an mmdbp (or any mmpretrain / mmseg) config.
+
+Examples::
+
+    python tools/train.py configs/demo/mae_vit-tiny-p4_1xb32-300i_demo-in1k.py
+    python tools/train.py CONFIG --work-dir work_dirs/x --resume            # resume the latest ckpt
+    python tools/train.py CONFIG --resume work_dirs/x/iter_100.pth         # resume a given ckpt
+    python tools/train.py CONFIG --amp --cfg-options train_cfg.max_iters=10
+    bash tools/dist_train.sh CONFIG 8                                      # torchrun, 8 GPUs
+    mim train mmdbp CONFIG                                                 # via openmim
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from copy import deepcopy
+
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout's mmdbp first
+
+from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
+from mmdbp.utils import prepare_launcher  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume from the given checkpoint, or, without a path, from the latest checkpoint '
+        'in the work directory')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision (needs a GPU)')
+    parser.add_argument('--no-validate', action='store_true', help='skip evaluation during training')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by the actual total batch size / auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-pin-memory', action='store_true', help='disable pin_memory in dataloaders')
+    parser.add_argument('--no-persistent-workers', action='store_true',
+                        help='disable persistent_workers in dataloaders')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config settings, key=value pairs such as train_cfg.max_iters=10; lists as '
+        'key="[a,b]" or key=a,b, nested tuples as key="[(a,b),(c,d)]" (quotes needed, no spaces)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher')
+    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def merge_args(cfg: Config, args) -> Config:
+    """Merge command-line arguments into the config."""
+    import torch
+
+    if args.no_validate:
+        cfg.val_cfg = None
+        cfg.val_dataloader = None
+        cfg.val_evaluator = None
+
+    # work_dir: CLI > config > ./work_dirs/<config name>
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+
+    if args.amp:
+        if not torch.cuda.is_available():
+            raise SystemExit('--amp needs a CUDA GPU (mmengine\'s AmpOptimWrapper); none was found. '
+                             'Train without --amp on this machine.')
+        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+            print('[train] AMP is already enabled in the config.')
+        else:
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise SystemExit(f'--resume: checkpoint {args.resume!r} does not exist.')
+        cfg.resume = True
+        cfg.load_from = args.resume
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg:
+            raise SystemExit('--auto-scale-lr needs `auto_scale_lr = dict(base_batch_size=...)` in the config.')
+        cfg.auto_scale_lr.enable = True
+
+    # collate_fn is left to the config (mmpretrain configs name default_collate, mmseg ones rely on
+    # mmengine's pseudo_collate since their images differ in size)
+    defaults = ConfigDict(pin_memory=True, persistent_workers=True)
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(field, None) is not None:
+            loader = deepcopy(defaults)
+            loader.update(cfg[field])
+            cfg[field] = loader
+
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    fix_dataloaders(cfg, args.no_pin_memory, args.no_persistent_workers)
+    return cfg
+
+
+def fix_dataloaders(cfg: Config, no_pin_memory: bool = False, no_persistent_workers: bool = False) -> None:
+    """Apply --no-pin-memory / --no-persistent-workers; persistent workers need num_workers > 0."""
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(field, None)
+        if loader is None:
+            continue
+        if no_pin_memory:
+            loader.pin_memory = False
+        if no_persistent_workers or loader.get('num_workers', 0) == 0:
+            loader.persistent_workers = False
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = Config.fromfile(args.config)
+    cfg = merge_args(cfg, args)
+    check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
+    prepare_launcher(cfg, args.launcher)
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
