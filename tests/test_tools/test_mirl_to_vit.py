@@ -84,3 +84,21 @@ def test_missing_heads_is_a_clear_error(mirl_ckpt, tmp_path):
     torch.save(dict(state_dict=ckpt['state_dict']), bare)
     with pytest.raises(ValueError, match='--num-heads'):
         load_tool().main([bare, str(tmp_path / 'x.pth')])
+
+
+def test_dbp_matrices_are_folded(mirl_ckpt, tmp_path):
+    _, src = mirl_ckpt
+    ckpt = torch.load(src, map_location='cpu')
+    R = torch.eye(24) + 0.1 * torch.randn(24, 24)
+    ckpt['optimizer'] = dict(state={}, param_groups=[],
+                             dbp=dict(R={'backbone.blocks.2.mlp.fc1': R}, num_updates=1))
+    dbp_src = str(tmp_path / 'dbp.pth')
+    torch.save(ckpt, dbp_src)
+    dst = str(tmp_path / 'vit.pth')
+    load_tool().main([dbp_src, dst])
+    out = torch.load(dst, map_location='cpu')
+    assert out['meta']['dbp_folded_layers'] == 1
+    W = ckpt['state_dict']['backbone.blocks.2.mlp.fc1.weight']
+    torch.testing.assert_close(out['state_dict']['layers.2.ffn.layers.0.0.weight'], W @ R)
+    torch.testing.assert_close(out['state_dict']['layers.1.ffn.layers.0.0.weight'],
+                               ckpt['state_dict']['backbone.blocks.1.mlp.fc1.weight'])

@@ -1,7 +1,8 @@
 """Turn a MIRL pre-training checkpoint into a plain ViT checkpoint for fine-tuning.
 
 Drops everything but the encoder (the S decoders, the segment LayerNorms and the ``low_feat``
-LayerNorm) and renames the encoder to the layout of mmpretrain's or mmseg's
+LayerNorm), folds the decorrelation matrices of a DBP run into the weights (``W <- W R``, when the
+checkpoint holds ``optimizer['dbp']``, see ``DBPOptimWrapper``) and renames the encoder to the layout of mmpretrain's or mmseg's
 ``VisionTransformer`` (``mmdbp.models.utils.convert_vit``). The architecture of the encoder is
 written into the checkpoint's ``meta['arch']`` and printed, ready to paste as the custom
 ``arch`` dict of the host backbone, e.g. for ViT-S-54::
@@ -31,6 +32,7 @@ from mmengine.config import Config
 
 from mmdbp.models.backbones import FastVisionTransformer
 from mmdbp.models.utils import convert_vit, extract_backbone
+from mmdbp.models.utils.decorrelation import fold_state_dict
 
 # Pre-training-only encoder modules of MIRLViT.
 MIRL_ONLY = ('segment_norms.', 'norm_low.')
@@ -62,10 +64,18 @@ def heads_from_meta(meta: dict) -> Optional[int]:
         return None
 
 
+def dbp_matrices(checkpoint: dict) -> Dict[str, torch.Tensor]:
+    """The R matrices a ``DBPOptimWrapper`` saved (empty without DBP)."""
+    optimizer = checkpoint.get('optimizer')
+    dbp = optimizer.get('dbp') if isinstance(optimizer, dict) else None
+    return dict(dbp['R']) if isinstance(dbp, dict) and dbp.get('R') else {}
+
+
 def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
                  num_heads: Optional[int] = None) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Returns the converted encoder state dict and its arch dict."""
+    """Returns the converted (DBP-folded) encoder state dict and its arch dict."""
     state = checkpoint.get('state_dict', checkpoint)
+    state = fold_state_dict(state, dbp_matrices(checkpoint))
     encoder = extract_backbone(state, 'backbone.')
     encoder = OrderedDict((k, v) for k, v in encoder.items() if not k.startswith(MIRL_ONLY))
     heads = num_heads or heads_from_meta(checkpoint.get('meta', {}))
@@ -93,10 +103,13 @@ def main(argv=None) -> dict:
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
     state_dict, arch = convert_mirl(checkpoint, args.target, args.num_heads)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
+    folded = len(dbp_matrices(checkpoint))
     meta = dict(arch=arch, target=args.target, source=osp.basename(args.src),
-                patch_size=state_dict['patch_embed.projection.weight'].shape[-1])
+                patch_size=state_dict['patch_embed.projection.weight'].shape[-1],
+                dbp_folded_layers=folded)
     torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
-    print(f'Wrote {len(state_dict)} tensors ({args.target} VisionTransformer) to {args.dst}\n'
+    print(f'Wrote {len(state_dict)} tensors ({args.target} VisionTransformer) to {args.dst}'
+          f'{f" ({folded} DBP layers folded)" if folded else ""}\n'
           f'arch={arch}, patch_size={meta["patch_size"]}')
     return arch
 
