@@ -31,7 +31,7 @@ import torch
 
 from .window_packing import WindowPacking, optimal_window_packing
 
-__all__ = ['window_index', 'WindowGroups', 'group_windows']
+__all__ = ['window_index', 'WindowGroups', 'TokenPacking', 'pack_tokens', 'group_windows']
 
 
 def window_index(coords: torch.Tensor, window_size: int, shift_size: int,
@@ -108,6 +108,65 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device)
 
 
+class TokenPacking(NamedTuple):
+    """Host-side result of :func:`pack_tokens` (all O(G*S) integer vectors).
+
+    Attributes:
+        slot_token: (G*S,) token of each slot (padding: 0).
+        token_slot: (T,) slot of each token.
+        slot_window: (G*S,) window id of each slot; padding slots get unique negative ids.
+        slot_key: (G*S,) ``r * (2M - 1) + c`` of each slot's token (its bias-table coordinate).
+        packing: the :class:`WindowPacking` (group size S, groups, costs).
+    """
+    slot_token: torch.Tensor
+    token_slot: torch.Tensor
+    slot_window: torch.Tensor
+    slot_key: torch.Tensor
+    packing: WindowPacking
+
+
+def pack_tokens(coords: torch.Tensor, hw_shape: Tuple[int, int], window_size: int,
+                shift_size: int = 0, linear_cost: float = 0.,
+                candidates: Optional[Sequence[int]] = None) -> TokenPacking:
+    """Host part of :func:`group_windows`: window ids, the group-size search and the packing,
+    and the slot <-> token index vectors."""
+    coords = coords.cpu()
+    Bm, N, _ = coords.shape
+    wid, num_windows = window_index(coords, window_size, shift_size, hw_shape)
+    wid = (wid + torch.arange(Bm).unsqueeze(1) * num_windows).reshape(-1)  # (T,)
+    T = wid.numel()
+    counts = torch.bincount(wid, minlength=Bm * num_windows)
+    packing = optimal_window_packing(counts.tolist(), window_size**2, linear_cost, candidates)
+    S, G = packing.group_size, packing.num_groups
+
+    # Each window's group and its first slot inside the group (one vectorised pass).
+    windows = torch.tensor([w for g in packing.groups for w in g], dtype=torch.long)
+    sizes = torch.tensor([len(g) for g in packing.groups], dtype=torch.long)
+    group_of = torch.repeat_interleave(torch.arange(G), sizes)
+    filled = torch.cumsum(counts[windows], 0)  # running total over the groups' windows
+    group_first = torch.cumsum(sizes, 0) - sizes  # position of each group's first window
+    before_group = (filled - counts[windows])[group_first]  # tokens before each group
+    win_group = torch.full((Bm * num_windows, ), -1, dtype=torch.long)
+    win_offset = torch.zeros(Bm * num_windows, dtype=torch.long)
+    win_group[windows] = group_of
+    win_offset[windows] = filled - counts[windows] - before_group[group_of]
+    # Rank of each token within its window (tokens keep their row-major order).
+    order = torch.argsort(wid, stable=True)
+    first_of_window = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(T) - first_of_window[wid[order]]
+    token_slot = torch.empty(T, dtype=torch.long)
+    token_slot[order] = win_group[wid[order]] * S + win_offset[wid[order]] + rank
+    slot_token = torch.full((G * S, ), -1, dtype=torch.long)
+    slot_token[token_slot] = torch.arange(T)
+    is_pad = slot_token < 0
+    # Padding slots get unique negative window ids: they match nothing but themselves.
+    slot_window = torch.where(is_pad, -1 - torch.arange(G * S), wid[slot_token.clamp(min=0)])
+    slot_token = slot_token.clamp(min=0)
+    rc = coords.reshape(T, 2)[slot_token]
+    slot_key = rc[:, 0] * (2 * window_size - 1) + rc[:, 1]
+    return TokenPacking(slot_token, token_slot, slot_window, slot_key, packing)
+
+
 def group_windows(coords: torch.Tensor, hw_shape: Tuple[int, int], window_size: int,
                   shift_size: int = 0, linear_cost: float = 0.,
                   device: Optional[torch.device] = None,
@@ -129,47 +188,17 @@ def group_windows(coords: torch.Tensor, hw_shape: Tuple[int, int], window_size: 
         :class:`WindowGroups`.
     """
     device = coords.device if device is None else device
-    coords = coords.cpu()
-    Bm, N, _ = coords.shape
-    wid, num_windows = window_index(coords, window_size, shift_size, hw_shape)
-    wid = (wid + torch.arange(Bm).unsqueeze(1) * num_windows).reshape(-1)  # (T,)
-    T = wid.numel()
-    counts = torch.bincount(wid, minlength=Bm * num_windows)
-    packing = optimal_window_packing(counts.tolist(), window_size**2, linear_cost, candidates)
-    S, G = packing.group_size, packing.num_groups
-
-    # Each window's group and its first slot inside the group.
-    win_group = torch.full((Bm * num_windows, ), -1, dtype=torch.long)
-    win_offset = torch.zeros(Bm * num_windows, dtype=torch.long)
-    count_list = counts.tolist()
-    for g, windows in enumerate(packing.groups):
-        offset = 0
-        for w in windows:
-            win_group[w] = g
-            win_offset[w] = offset
-            offset += count_list[w]
-    # Rank of each token within its window (tokens keep their row-major order).
-    order = torch.argsort(wid, stable=True)
-    first_of_window = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(T) - first_of_window[wid[order]]
-    token_slot = torch.empty(T, dtype=torch.long)
-    token_slot[order] = win_group[wid[order]] * S + win_offset[wid[order]] + rank
-    slot_token = torch.full((G * S, ), -1, dtype=torch.long)
-    slot_token[token_slot] = torch.arange(T)
-    is_pad = slot_token < 0
-    # Padding slots get unique negative window ids: they match nothing but themselves.
-    slot_window = torch.where(is_pad, -1 - torch.arange(G * S), wid[slot_token.clamp(min=0)])
-    slot_token = slot_token.clamp(min=0)
-    slot_coords = coords.reshape(T, 2)[slot_token]
-
-    # Pairwise tensors are built where they are used (the host sends only O(G*S) integers).
-    slot_token, token_slot, slot_window, slot_coords = (
-        _to_device(t, device) for t in (slot_token, token_slot, slot_window, slot_coords))
+    host = pack_tokens(coords, hw_shape, window_size, shift_size, linear_cost, candidates)
+    S, G = host.packing.group_size, host.packing.num_groups
+    # Pairwise (G, S, S) tensors are built where they are used: the host sends O(G*S) integers.
+    slot_token, token_slot, slot_window, slot_key = (
+        _to_device(t, device) for t in host[:4])
     slot_window = slot_window.view(G, S)
     allowed = slot_window.unsqueeze(2) == slot_window.unsqueeze(1)  # G, S, S
-    slot_coords = slot_coords.view(G, S, 2)
-    rel = slot_coords.unsqueeze(2) - slot_coords.unsqueeze(1) + (window_size - 1)  # G, S, S, 2
-    rel_pos_index = rel[..., 0] * (2 * window_size - 1) + rel[..., 1]
-    rel_pos_index = rel_pos_index.masked_fill(~allowed, 0)
+    # (dr + M - 1)(2M - 1) + (dc + M - 1) = key_i - key_j + (M - 1) * 2M with
+    # key = r (2M - 1) + c: one broadcast subtraction instead of a (G, S, S, 2) tensor.
+    key = slot_key.view(G, S)
+    rel_pos_index = key.unsqueeze(2) - key.unsqueeze(1) + (window_size - 1) * 2 * window_size
+    rel_pos_index = torch.where(allowed, rel_pos_index, 0)
     return WindowGroups(slot_token, token_slot, allowed.unsqueeze(1), rel_pos_index, S, G,
-                        Bm == 1, packing)
+                        coords.shape[0] == 1, host.packing)

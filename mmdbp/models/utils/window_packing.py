@@ -155,7 +155,8 @@ class WindowPacking(NamedTuple):
         group_size: S.
         groups: window indices of each group (see :func:`pack_windows`).
         cost: :func:`grouping_cost` of this choice.
-        costs: cost of every candidate size tried, ``{S: cost}``.
+        costs: cost of every candidate size packed, ``{S: cost}``; sizes whose lower bound
+            ``grouping_cost(ceil(total / S), S)`` already reaches the best cost are skipped.
     """
     group_size: int
     groups: List[List[int]]
@@ -179,22 +180,33 @@ def optimal_window_packing(sizes: Sequence[int], window_area: int,
         candidates: group sizes to try; defaults to :func:`candidate_group_sizes`.
 
     Returns:
-        :class:`WindowPacking` of the cheapest candidate (ties: the smaller size).
+        :class:`WindowPacking` of the cheapest candidate (ties: the smaller size). Candidates are
+        visited by increasing lower bound of their cost and the search stops when that bound
+        reaches the best cost found, which skips most sizes without changing the result.
     """
     sizes = list(sizes)
     if candidates is None:
         candidates = candidate_group_sizes(sizes, window_area)
+    total = sum(sizes)
+    # Any packing into groups of S needs at least ceil(total / S) groups: visit the sizes by
+    # this lower bound of their cost and stop once it reaches the best cost found (exact).
+    def lower_bound(size):
+        return grouping_cost(-(-total // size), size, linear_cost)
+
     best: Optional[WindowPacking] = None
     costs: Dict[int, float] = {}
-    total = sum(sizes)
-    for size in sorted(set(candidates)):
+    for size in sorted(set(candidates), key=lambda s: (lower_bound(s), s)):
+        if best is not None and lower_bound(size) > best.cost:
+            break
+        if best is not None and lower_bound(size) == best.cost and size > best.group_size:
+            continue  # at best a tie, and ties go to the smaller size
         if size >= total:  # one group holds everything; no packing needed
             groups = [[i for i, n in enumerate(sizes) if n > 0]]
         else:
             groups = pack_windows(sizes, size)
         cost = grouping_cost(len(groups), size, linear_cost)
         costs[size] = cost
-        if best is None or cost < best.cost:
+        if best is None or (cost, size) < (best.cost, best.group_size):
             best = WindowPacking(size, groups, cost, {})
     if best is None:
         raise ValueError('optimal_window_packing needs at least one non-empty window.')
