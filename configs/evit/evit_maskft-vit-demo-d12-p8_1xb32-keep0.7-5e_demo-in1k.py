@@ -1,0 +1,8 @@
+# EViT on the demo ViT from the masked-fine-tuned demo classifier
+# (../masked_finetune/maskft_vit-demo-d12-p8_1xb32-mask0.25-0.75-coslr-10e_demo-in1k.py).
+_base_ = './evit_vit-demo-d12-p8_1xb32-keep0.7-5e_demo-in1k.py'
+
+model = dict(init_cfg=dict(
+    type='Pretrained',
+    checkpoint='work_dirs/maskft_vit-demo-d12-p8_1xb32-mask0.25-0.75-coslr-10e_demo-in1k/'
+    'epoch_10.pth'))

@@ -1,0 +1,7 @@
+# UPerNet + masked-fine-tuned DeiT-S (dense at every step) on ADE20K: the backbone starts from
+# maskft_deit-small-p16_8xb128-mask0.25-0.75-coslr-30e_in1k.py.
+_base_ = './upernet_deit-small-p16_8xb2-160k_ade20k-512x512.py'
+
+model = dict(backbone=dict(init_cfg=dict(
+    checkpoint='work_dirs/maskft_deit-small-p16_8xb128-mask0.25-0.75-coslr-30e_in1k/'
+    'epoch_30.pth')))
