@@ -14,14 +14,23 @@ Example::
     python tools/make_demo_data.py --cls-train-per-class 100 --seg-train 500 --out data
 """
 import argparse
+import importlib.util
 import os.path as osp
 import shutil
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout, too
 
-from mmdbp.datasets.demo_data import make_demo_ade20k, make_demo_in1k  # noqa: E402
+def _load_generator():
+    """mmdbp.datasets.demo_data needs only numpy and PIL: in a checkout, load the file alone
+    (importing the mmdbp package would import torch and the OpenMMLab stack, seconds for nothing)."""
+    path = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'mmdbp', 'datasets', 'demo_data.py')
+    if osp.isfile(path):
+        spec = importlib.util.spec_from_file_location('mmdbp_demo_data', path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    from mmdbp.datasets import demo_data  # installed package (e.g. tools/ under mmdbp/.mim)
+    return demo_data
 
 
 def parse_args(argv=None):
@@ -41,6 +50,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    gen = _load_generator()
+    make_demo_in1k, make_demo_ade20k = gen.make_demo_in1k, gen.make_demo_ade20k
     jobs = []
     if args.only in (None, 'cls'):
         jobs.append(('demo_in1k', lambda root: make_demo_in1k(

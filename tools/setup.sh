@@ -102,7 +102,8 @@ except (PackageNotFoundError, ImportError):
 here = os.path.realpath(os.path.dirname(mmdbp.__file__))
 sys.exit(here != os.path.realpath(os.path.join(sys.argv[1], 'mmdbp')))
 PYEOF
-  ) 2>/dev/null && [ -e "$SITE/mmdbp/.mim/configs" ] && [ -e "$SITE/mmdbp/.mim/tools/train.py" ]
+  ) 2>/dev/null && [ -e "$SITE/mmdbp/.mim/configs" ] && [ -e "$SITE/mmdbp/.mim/tools/train.py" ] \
+    && [ -e "$SITE/mmdbp/.mim/model-index.yml" ]
 }
 if mmdbp_installed; then
   echo "[setup] already installed"

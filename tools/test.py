@@ -14,6 +14,7 @@ import os
 import os.path as osp
 import sys
 
+import torch
 from mmengine.config import Config, DictAction
 from mmengine.dist import get_rank
 from mmengine.registry import RUNNERS
@@ -94,7 +95,7 @@ def main(argv=None):
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     loader = cfg.test_dataloader
-    if args.no_pin_memory:
+    if args.no_pin_memory or not torch.cuda.is_available():
         loader.pin_memory = False
     if loader.get('num_workers', 0) == 0:
         loader.persistent_workers = False

@@ -95,7 +95,7 @@ def merge_args(cfg: Config, args) -> Config:
 
     # collate_fn is left to the config (mmpretrain configs name default_collate, mmseg ones rely on
     # mmengine's pseudo_collate since their images differ in size)
-    defaults = ConfigDict(pin_memory=True, persistent_workers=True)
+    defaults = ConfigDict(pin_memory=torch.cuda.is_available(), persistent_workers=True)
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(field, None) is not None:
             loader = deepcopy(defaults)

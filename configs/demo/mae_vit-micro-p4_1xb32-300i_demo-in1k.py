@@ -41,6 +41,7 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_iters - 30, eta_min=1e-5, by_epoch=False, begin=30, end=max_iters),
 ]
 train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+train_dataloader = dict(sampler=dict(type='InfiniteSampler', shuffle=True))
 auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(
