@@ -98,3 +98,27 @@ def test_finetune_with_mmseg_swin_upernet(pretrained, repo_root, demo_data, tmp_
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert all(torch.isfinite(torch.tensor(runner.message_hub.get_scalar('train/loss').data[0])))
+
+
+def test_dbp_greenmim_runs_and_converter_folds(repo_root, demo_data, tmp_path):
+    """DBP switched on by config for GreenMIM; greenmim_to_swin folds R into the weights."""
+    from mmdbp.models.utils.greenmim_ckpt_convert import convert_greenmim_to_swin
+    cfg = small_run_cfg('configs/greenmim/dbp-greenmim_swin-micro-w4-p2_1xb32-300i_demo-in1k.py',
+                        repo_root, tmp_path, demo_data['in1k'], 1, 2)
+    cfg.custom_hooks = []
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    assert all(torch.isfinite(torch.tensor(runner.message_hub.get_scalar('train/loss').data[0])))
+    ckpt = torch.load(str(tmp_path / 'iter_1.pth'), map_location='cpu', weights_only=False)
+    R = ckpt['optimizer']['dbp']['R']
+    names = set(R)
+    # every kind of encoder linear is decorrelated, nothing outside the encoder stages
+    for part in ('attn.w_msa.qkv', 'attn.w_msa.proj', 'ffn.layers.0.0', 'ffn.layers.1',
+                 'downsample.reduction'):
+        assert any(n.endswith(part) for n in names), part
+    assert all(n.startswith('backbone.stages.') for n in names)
+    weights = convert_greenmim_to_swin(ckpt['state_dict'], dbp_R=R)
+    name = 'backbone.stages.0.blocks.0.attn.w_msa.qkv'
+    W = ckpt['state_dict'][f'{name}.weight']
+    torch.testing.assert_close(weights['stages.0.blocks.0.attn.w_msa.qkv.weight'],
+                               W @ R[name].to(W.dtype))
