@@ -31,6 +31,7 @@ import copy
 
 MAE_B = 'configs/mae/mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 MAE_L = 'configs/mae/mae_fast-vit-large-p16_8xb512-amp-coslr-300e_in1k.py'
+DBP_MAE_B = 'configs/dbp_mae/dbp-mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k.py'  # MAE_B + DBP
 MMPRETRAIN_MAE_B = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 MMPRETRAIN_MAE_L = 'mmpretrain::mae/mae_vit-large-p16_8xb512-amp-coslr-300e_in1k.py'
 MMPRETRAIN_SIMMIM_B_192 = 'mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'
@@ -138,9 +139,9 @@ WORKLOADS = [
          baseline=MMPRETRAIN_MAE_B, batch=8, cfg_options=mae_small_options(64), iters=5,
          goal='CPU ratio (ViT-S/16, 64 px: 4 visible patches)'),
     # ---- issue 5: DBP-MAE (config by the DBP helper) -------------------------------------
-    _gpu(name='dbp-mae-vit-b16', section='DBP-MAE', config=None, baseline=MAE_B, batch=256,
+    _gpu(name='dbp-mae-vit-b16', section='DBP-MAE', config=DBP_MAE_B, baseline=MAE_B, batch=256,
          goal='DBP / plain step time <= 1.05 (must <= 1.10), ViT-B/16 bf16 batch 256'),
-    _cpu(name='dbp-mae-vit-s16-cpu', section='DBP-MAE', config=None, baseline=MAE_B, batch=16,
+    _cpu(name='dbp-mae-vit-s16-cpu', section='DBP-MAE', config=DBP_MAE_B, baseline=MAE_B, batch=16,
          cfg_options=mae_small_options(96), goal='CPU ratio with a small ViT'),
     # ---- issue 6: GreenMIM vs SimMIM (configs by the GreenMIM helper) ---------------------
     _gpu(name='greenmim-swin-b-vs-simmim-192', section='GreenMIM', config=GREENMIM_B,

@@ -27,6 +27,8 @@ import os.path as osp
 import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
+CLOCK_NAMES = dict(train_time='training time', wall_time='wall-clock', cpu_time='CPU time')
+
 
 def load_run(work_dir: str, ttt_file: str = 'time_to_target.json',
              emissions_file: str = 'emissions.json') -> dict:
@@ -135,7 +137,7 @@ def compare(runs: List[Tuple[str, List[dict]]], baseline_label: str, clock: str)
 
 
 def markdown_table(rows: List[dict], monitor: str, clock: str) -> str:
-    clock_name = 'training time' if clock == 'train_time' else 'wall-clock'
+    clock_name = CLOCK_NAMES[clock]
     head = (f'| run | seeds | best {monitor} | {clock_name} to baseline best (s) | ratio | '
             'energy to it (kWh) | ratio | CO2 to it (kg) | ratio | total time (s) | '
             'total energy (kWh) | total CO2 (kg) |')
@@ -168,9 +170,9 @@ def plot(runs: List[Tuple[str, List[dict]]], rows: List[dict], monitor: str, clo
     target = rows[0]['target'][0]
     if target is not None:
         ax.axhline(target, color='gray', ls='--', lw=1, label=f'{rows[0]["label"]} best ({target:.4g})')
-    ax.set_xlabel('training time (s)' if clock == 'train_time' else 'wall-clock (s)')
+    ax.set_xlabel(f'{CLOCK_NAMES[clock]} (s)')
     ax.set_ylabel(monitor)
-    ax.set_title(title or f'{monitor} vs {"training time" if clock == "train_time" else "wall-clock"}')
+    ax.set_title(title or f'{monitor} vs {CLOCK_NAMES[clock]}')
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -183,8 +185,10 @@ def parse_args(argv=None):
                                      'table of several work dirs')
     parser.add_argument('runs', nargs='+', help='work dirs, or LABEL=DIR[,DIR...] (seeds)')
     parser.add_argument('--baseline', help='label of the baseline run (default: the first)')
-    parser.add_argument('--clock', choices=['train_time', 'wall_time'], default='train_time',
-                        help='training time without validation (default) or total wall-clock')
+    parser.add_argument('--clock', choices=['train_time', 'wall_time', 'cpu_time'],
+                        default='train_time',
+                        help='training time without validation (default), total wall-clock, or '
+                        'CPU time of the training process without validation')
     parser.add_argument('--out', default='compare_runs', help='output prefix (.png and .md)')
     parser.add_argument('--title', help='plot title')
     parser.add_argument('--ttt-file', default='time_to_target.json')

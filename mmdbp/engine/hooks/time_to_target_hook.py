@@ -7,8 +7,10 @@ reaches ``target``, into ``<work_dir>/time_to_target.json``; ``tools/analysis/co
 turns several runs' files into the comparison plot and table.
 
 Clocks: ``wall_time`` counts from the start of training and includes everything;
-``train_time`` excludes the time spent in validation. Both continue across ``--resume`` (the
-state is saved in checkpoints). Energy and CO2 are read from an :class:`EmissionsHook` in the
+``train_time`` excludes the time spent in validation; ``cpu_time`` is the CPU time of the training
+process outside validation (all its threads; data-loading workers excluded), a measure of cost
+that other jobs on a shared machine disturb less than wall-clock. All continue across
+``--resume`` (the state is saved in checkpoints). Energy and CO2 are read from an :class:`EmissionsHook` in the
 same runner, if there is one.
 """
 import json
@@ -70,8 +72,12 @@ class TimeToTargetHook(Hook):
         self.reached: Optional[dict] = None
         self._elapsed_offset = 0.  # wall-clock of previous sessions (resume)
         self._val_time = 0.  # validation time so far (all sessions)
+        self._cpu_offset = 0.  # CPU time outside validation of previous sessions
+        self._val_cpu = 0.  # CPU time in validation, this session
         self._t_start: Optional[float] = None
+        self._cpu_start: Optional[float] = None
         self._val_start: Optional[float] = None
+        self._val_cpu_start: Optional[float] = None
 
     # -- clocks -----------------------------------------------------------------------------
     def _wall(self) -> float:
@@ -79,16 +85,30 @@ class TimeToTargetHook(Hook):
             return self._elapsed_offset
         return self._elapsed_offset + time.perf_counter() - self._t_start
 
+    def _cpu(self) -> float:
+        """CPU time outside validation so far (all sessions)."""
+        if self._cpu_start is None:
+            return self._cpu_offset
+        running_val = (time.process_time() - self._val_cpu_start
+                       if self._val_cpu_start is not None else 0.)
+        return (self._cpu_offset + time.process_time() - self._cpu_start - self._val_cpu
+                - running_val)
+
     def before_train(self, runner) -> None:
         self._t_start = time.perf_counter()
+        self._cpu_start = time.process_time()
+        self._val_cpu = 0.
 
     def before_val(self, runner) -> None:
-        self._val_start = time.perf_counter() if self._t_start is not None else None
+        if self._t_start is not None:
+            self._val_start = time.perf_counter()
+            self._val_cpu_start = time.process_time()
 
     def after_val(self, runner) -> None:
         if self._val_start is not None:
             self._val_time += time.perf_counter() - self._val_start
-            self._val_start = None
+            self._val_cpu += time.process_time() - self._val_cpu_start
+            self._val_start = self._val_cpu_start = None
 
     # -- recording ------------------------------------------------------------------------
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
@@ -114,7 +134,7 @@ class TimeToTargetHook(Hook):
         wall = self._wall()
         val_running = time.perf_counter() - self._val_start if self._val_start is not None else 0.
         point = dict(iter=iteration, epoch=runner.epoch, value=value, wall_time=wall,
-                     train_time=wall - self._val_time - val_running)
+                     train_time=wall - self._val_time - val_running, cpu_time=self._cpu())
         point.update(self._energy(runner))
         self.curve.append(point)
         if (self.reached is None and self.target is not None and math.isfinite(value)
@@ -160,8 +180,8 @@ class TimeToTargetHook(Hook):
     # -- checkpoint ---------------------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         checkpoint.setdefault('hook_states', {})[f'TimeToTargetHook:{self.monitor}'] = dict(
-            wall_time=self._wall(), val_time=self._val_time, curve=self.curve,
-            reached=self.reached)
+            wall_time=self._wall(), val_time=self._val_time, cpu_time=self._cpu(),
+            curve=self.curve, reached=self.reached)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('hook_states', {}).get(f'TimeToTargetHook:{self.monitor}')
@@ -169,6 +189,7 @@ class TimeToTargetHook(Hook):
             return  # a load_from (e.g. fine-tuning init) starts a new clock
         self._elapsed_offset = state['wall_time']
         self._val_time = state['val_time']
+        self._cpu_offset = state.get('cpu_time', 0.)
         self.curve = list(state['curve'])
         self.reached = state['reached']
         # A validation that ran right after the checkpoint was saved (same iteration) is in the
@@ -192,3 +213,5 @@ class TimeToTargetHook(Hook):
                     self.reached = point
         if self._t_start is not None:
             self._t_start = time.perf_counter()
+            self._cpu_start = time.process_time()
+            self._val_cpu = 0.

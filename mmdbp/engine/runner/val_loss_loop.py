@@ -11,6 +11,9 @@ them over the whole (distributed) validation set::
     val_cfg = dict(type='ValLossLoop')
     val_evaluator = dict(type='MeanLossMetric')
 
+The logged validation losses are this validation's values (mmengine's log processor would
+otherwise average every ``*loss*`` key over the previous validations).
+
 The random masks drawn during validation come from a generator forked from the global RNG and
 re-seeded with ``seed`` (+ rank) at every validation, so every validation of every run (baseline
 or DBP) scores the same masks, and validating does not change the training run's random stream.
@@ -46,6 +49,12 @@ class ValLossLoop(ValLoop):
         self.seed = seed
 
     def run(self) -> dict:
+        # mmengine's LogProcessor prints every key containing "loss" as a moving average over its
+        # history; drop the previous validations' loss scalars so the log shows this one's value
+        # (TimeToTargetHook keeps the whole curve).
+        scalars = self.runner.message_hub.log_scalars
+        for key in [k for k in scalars if k.startswith('val/') and 'loss' in k]:
+            scalars.pop(key)
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed + get_rank())

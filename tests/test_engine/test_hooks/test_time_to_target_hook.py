@@ -21,12 +21,14 @@ def test_records_curve_and_first_reach_of_val_loss(mae_run_cfg, tmp_path):
         val = json.load(f)
     assert val['monitor'] == 'val/loss' and val['rule'] == 'less'
     assert [p['iter'] for p in val['curve']] == [2, 4]
-    hub_val = runner.message_hub.get_scalar('val/loss').data[0]  # what the runner logged
-    assert [p['value'] for p in val['curve']] == pytest.approx(list(hub_val))
-    assert val['reached']['iter'] == 2 and val['best'] == min(hub_val)
+    hub_val = runner.message_hub.get_scalar('val/loss').current()  # what the runner logged last
+    assert val['curve'][-1]['value'] == pytest.approx(hub_val)
+    assert val['reached']['iter'] == 2 and val['best'] == min(p['value'] for p in val['curve'])
     walls = [p['wall_time'] for p in val['curve']]
     assert 0 < walls[0] < walls[1]
     assert all(0 < p['train_time'] <= p['wall_time'] for p in val['curve'])
+    cpu = [p['cpu_time'] for p in val['curve']]
+    assert 0 < cpu[0] < cpu[1]
 
     with open(osp.join(work_dir, 'ttt_train.json')) as f:
         train = json.load(f)
@@ -52,6 +54,7 @@ def test_resume_keeps_the_clock_and_curve(mae_run_cfg, tmp_path):
         curve = json.load(f)['curve']
     assert [p['iter'] for p in curve] == [2, 4]
     assert curve[1]['wall_time'] > curve[0]['wall_time']  # continues, does not restart at 0
+    assert curve[1]['cpu_time'] > curve[0]['cpu_time']
 
 
 def test_bad_arguments():

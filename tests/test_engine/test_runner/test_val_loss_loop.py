@@ -30,3 +30,12 @@ def test_val_loss_matches_manual_average_and_is_repeatable(mae_run_cfg, tmp_path
     # a different seed draws other masks, hence another loss
     runner.val_loop.seed = 1
     assert runner.val()['loss'] != metrics['loss']
+
+
+def test_logged_val_loss_is_this_validations_value(mae_run_cfg, tmp_path):
+    runner = Runner.from_cfg(mae_run_cfg(work_dir=str(tmp_path / 'w')))
+    first = runner.val()['loss']
+    runner.val_loop.seed = 5
+    second = runner.val()['loss']
+    buf = runner.message_hub.get_scalar('val/loss')
+    assert list(buf.data[0]) == [second] != [first]  # no average with earlier validations
