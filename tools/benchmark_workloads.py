@@ -41,6 +41,9 @@ MMPRETRAIN_SIMMIM_L_192 = \
 
 GREENMIM_B = 'configs/greenmim/greenmim_swin-base-w7_8xb256-amp-coslr-800e_in1k.py'
 GREENMIM_L = 'configs/greenmim/greenmim_swin-large-w14_8xb256-amp-coslr-800e_in1k.py'
+MIRL_S54 = 'configs/mirl/mirl_vit-small-54-p16_8xb64-accum8-amp-coslr-300e_in1k.py'
+MIRL_B48 = 'configs/mirl/mirl_vit-base-48-p16_8xb64-accum8-amp-coslr-300e_in1k.py'
+NO_ACCUMULATION = {'optim_wrapper.accumulative_counts': 1}  # time every optimiser step
 
 
 def simmim_at(img_size: int, window: int) -> dict:
@@ -108,6 +111,40 @@ def mae_small_options(img_size: int = 96, embed_dims: int = 384, num_layers: int
     }
 
 
+# MIRL vs MAE on CPU: every width (encoder, decoders, MLPs) divided by 4 with the head width
+# kept, depths, patch size, image size and token counts as the real models. Encoder arch: (width,
+# depth, heads); decoder: (width, depth, heads).
+_REDUCED = {
+    's54': ((96, 54, 3), (96, 1, 3)),  # ViT-S-54 (384, 12 heads), decoders 384/1/12
+    'b48': ((192, 48, 3), (128, 2, 4)),  # ViT-B-48 (768, 12 heads), decoders 512/2/16
+    'b16': ((192, 12, 3), (128, 8, 4)),  # ViT-B/16 (768, 12 heads), MAE decoder 512/8/16
+    'l16': ((256, 24, 4), (128, 8, 4)),  # ViT-L/16 (1024, 16 heads), MAE decoder 512/8/16
+}
+
+
+def _reduced(key: str) -> dict:
+    (dim, depth, heads), (ddim, ddepth, dheads) = _REDUCED[key]
+    return {
+        'optim_wrapper.accumulative_counts': 1,
+        'model.backbone.arch': dict(_delete_=True, embed_dims=dim, num_layers=depth,
+                                    num_heads=heads, feedforward_channels=4 * dim),
+        'model.neck.embed_dim': dim,
+        'model.neck.decoder_embed_dim': ddim,
+        'model.neck.decoder_depth': ddepth,
+        'model.neck.decoder_num_heads': dheads,
+    }
+
+
+def mirl_reduced(key: str) -> dict:
+    """A MIRL ViT-S-54 / ViT-B-48 config with widths / 4 (time every optimiser step)."""
+    return _reduced(key)
+
+
+def mae_reduced(key: str) -> dict:
+    """mmpretrain's MAE ViT-B/16 / ViT-L/16 config with widths / 4."""
+    return _reduced(key)
+
+
 def _gpu(**kw) -> dict:
     return dict(dict(device='cuda', amp='bf16', fused=True, mode='train', compile=False,
                      compile_baseline=False), **kw)
@@ -135,6 +172,12 @@ WORKLOADS = [
     _cpu(name='mae-vit-s16-96px-cpu', section='MAE fast path', config=MAE_B,
          baseline=MMPRETRAIN_MAE_B, batch=16, cfg_options=mae_small_options(96),
          goal='CPU ratio (ViT-S/16, 96 px, 4-block decoder)'),
+    _cpu(name='mae-vit-s16-96px-cpu-compile', section='MAE fast path', config=MAE_B,
+         baseline=MMPRETRAIN_MAE_B, batch=16, cfg_options=mae_small_options(96), compile=True,
+         goal='CPU: fast path compiled (inductor) vs eager mmpretrain'),
+    _cpu(name='mae-vit-s16-96px-cpu-compile-both', section='MAE fast path', config=MAE_B,
+         baseline=MMPRETRAIN_MAE_B, batch=16, cfg_options=mae_small_options(96), compile=True,
+         compile_baseline=True, goal='CPU: both compiled (mmpretrain graph-breaks per block)'),
     _cpu(name='mae-vit-s16-64px-cpu', section='MAE fast path', config=MAE_B,
          baseline=MMPRETRAIN_MAE_B, batch=8, cfg_options=mae_small_options(64), iters=5,
          goal='CPU ratio (ViT-S/16, 64 px: 4 visible patches)'),
@@ -166,12 +209,18 @@ WORKLOADS = [
          baseline_options=dict(simmim_swin_t(), **simmim_at(128, 4)),
          goal='CPU ratio with Swin-T and small images (both 128 px, window 4)'),
     # ---- issue 7: MIRL vs MAE (configs by the MIRL helper) ---------------------------------
-    _gpu(name='mirl-vit-s54-vs-mae-vit-b16', section='MIRL', config=None,
-         baseline=MMPRETRAIN_MAE_B, batch=256, goal='step time <= 1.15x MAE ViT-B/16'),
-    _gpu(name='mirl-vit-b48-vs-mae-vit-l16', section='MIRL', config=None,
-         baseline=MMPRETRAIN_MAE_L, batch=256, goal='step time <= 1.0x MAE ViT-L/16'),
-    _cpu(name='mirl-deep-vit-cpu', section='MIRL', config=None, baseline=None, batch=8,
-         goal='CPU ratios with reduced widths'),
+    _gpu(name='mirl-vit-s54-vs-mae-vit-b16', section='MIRL', config=MIRL_S54,
+         target_options=NO_ACCUMULATION, baseline=MMPRETRAIN_MAE_B, batch=256,
+         goal='step time <= 1.15x MAE ViT-B/16 (speed ratio >= 0.87)'),
+    _gpu(name='mirl-vit-b48-vs-mae-vit-l16', section='MIRL', config=MIRL_B48,
+         target_options=NO_ACCUMULATION, baseline=MMPRETRAIN_MAE_L, batch=256,
+         goal='step time <= 1.0x MAE ViT-L/16 (speed ratio >= 1.0)'),
+    _cpu(name='mirl-vit-s54-vs-mae-vit-b16-cpu', section='MIRL', config=MIRL_S54,
+         baseline=MMPRETRAIN_MAE_B, batch=8, target_options=mirl_reduced('s54'),
+         baseline_options=mae_reduced('b16'), goal='CPU ratio, all widths / 4 (224 px)'),
+    _cpu(name='mirl-vit-b48-vs-mae-vit-l16-cpu', section='MIRL', config=MIRL_B48,
+         baseline=MMPRETRAIN_MAE_L, batch=8, target_options=mirl_reduced('b48'),
+         baseline_options=mae_reduced('l16'), goal='CPU ratio, all widths / 4 (224 px)'),
     # ---- issue 8: token pruning inference (configs by the pruning helper) ------------------
     _gpu(name='dynamicvit-deit-s-keep0.7', section='Token pruning', config=None, baseline=None,
          mode='test', batch=256, fused=None, goal='>= 1.5x dense DeiT-S at keep 0.7'),

@@ -20,24 +20,22 @@ What one measurement does (:func:`benchmark_configs`):
    mmengine's ``compile=True`` does, warm up, then time ``iters`` steps between device
    synchronisations, ``rounds`` times; with a baseline the rounds of the two models alternate,
    so both see the same machine state.
-5. Peak memory of the model (weights, gradients, optimiser state, activations, the batch):
-   on CUDA ``max_memory_allocated`` minus the memory allocated before the model was built; on
-   CPU the peak resident set size above the level before the build, sampled every 2 ms by a
-   thread after ``gc`` + ``malloc_trim`` (an approximation: allocator caching and short spikes
-   can shift it by a few MiB).
+5. Peak tensor memory of the model (weights, gradients, optimiser state, activations, the
+   batch): on CUDA ``max_memory_allocated`` over build, FLOP step and warm-up, minus what was
+   allocated before the build; on CPU the distinct tensor storages alive between steps plus the
+   peak of what one profiled step allocates on top of them (allocation events of
+   ``torch.profiler`` with ``profile_memory=True``). Both count tensors, not allocator caches or
+   the process' resident size, so the two models of a run do not disturb each other.
 """
 import contextlib
 import copy
-import ctypes
 import datetime
-import gc
 import os
 import os.path as osp
 import platform
 import re
 import statistics
 import subprocess
-import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -108,6 +106,27 @@ def _inner_optim_wrapper_cfg(ow: dict) -> dict:
     such as ``DBPOptimWrapper`` that take an inner ``optim_wrapper``)."""
     inner = ow.get('optim_wrapper')
     return inner if isinstance(inner, dict) else ow
+
+
+def drop_pretrained(node: Any) -> Any:
+    """Remove ``Pretrained`` init configs and ``pretrained=<path>`` from a model config (in
+    place): a benchmark needs the architecture, not the weights, which may not be on this
+    machine."""
+    if isinstance(node, dict):
+        init = node.get('init_cfg')
+        if isinstance(init, dict) and str(init.get('type', '')).startswith('Pretrained'):
+            node['init_cfg'] = None
+        elif isinstance(init, list):
+            node['init_cfg'] = [c for c in init if not (
+                isinstance(c, dict) and str(c.get('type', '')).startswith('Pretrained'))]
+        if isinstance(node.get('pretrained'), str):
+            node['pretrained'] = None
+        for value in node.values():
+            drop_pretrained(value)
+    elif isinstance(node, list):
+        for value in node:
+            drop_pretrained(value)
+    return node
 
 
 def set_amp(cfg: Config, amp: str, device: str) -> None:
@@ -253,62 +272,54 @@ def device_name(device: str) -> str:
             names = re.findall(r'model name\s*:\s*(.*)', f.read())
             if names:
                 cpu = names[0].strip()
-    return f'CPU {cpu} ({torch.get_num_threads()} threads)'
+    n = torch.get_num_threads()
+    return f'CPU {cpu} ({n} thread{"s" if n > 1 else ""})'
 
 
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+def _tensors(obj):
+    """Every tensor reachable through dicts, lists, tuples and mmengine data elements."""
+    from mmengine.structures import BaseDataElement
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
+    elif isinstance(obj, BaseDataElement):
+        for v in list(obj.values()) + list(obj.metainfo_values()):
+            yield from _tensors(v)
 
 
-def _release_host_memory() -> None:
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL('libc.so.6').malloc_trim(0)
+def tensor_bytes(*objs, device_type: str = 'cpu') -> int:
+    """Bytes of the distinct storages of the tensors in ``objs`` on ``device_type``."""
+    seen, total = set(), 0
+    for obj in objs:
+        for t in _tensors(obj):
+            if t.device.type != device_type:
+                continue
+            storage = t.untyped_storage()
+            if storage.data_ptr() not in seen:
+                seen.add(storage.data_ptr())
+                total += storage.nbytes()
+    return total
 
 
-class PeakMemory:
-    """Peak memory (bytes) used between ``start()`` and ``peak()`` above the level at start.
-
-    CUDA: ``torch.cuda.max_memory_allocated`` (exact, tensors only). CPU: resident set size
-    sampled by a background thread every ``interval`` s (approximate; see module doc).
-    """
-
-    def __init__(self, device: str, interval: float = 0.002) -> None:
-        self.device = device
-        self.interval = interval
-        self._base = 0
-        self._max = 0
-        self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
-
-    def start(self) -> 'PeakMemory':
-        if self.device.startswith('cuda'):
-            torch.cuda.synchronize(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            _release_host_memory()
-            self._base = self._max = _rss_bytes()
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._max = max(self._max, _rss_bytes())
-            time.sleep(self.interval)
-
-    def peak(self) -> int:
-        if self.device.startswith('cuda'):
-            torch.cuda.synchronize(self.device)
-            return torch.cuda.max_memory_allocated(self.device) - self._base
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self._max = max(self._max, _rss_bytes())
-        return self._max - self._base
+def cpu_step_peak_bytes(fn: Callable[[], Any]) -> int:
+    """Peak of (allocated - freed) CPU tensor bytes while ``fn()`` runs, from the profiler's
+    allocation events (what ``torch.cuda.max_memory_allocated`` measures on GPU)."""
+    from torch.profiler import ProfilerActivity, profile
+    os.environ.setdefault('KINETO_LOG_LEVEL', '5')  # no "no GPU" error lines from kineto
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    running = peak = 0
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == '[memory]'
+              and e.device_type() == torch.autograd.DeviceType.CPU]
+    for e in sorted(events, key=lambda e: e.start_ns()):
+        running += e.nbytes()
+        peak = max(peak, running)
+    return peak
 
 
 @contextlib.contextmanager
@@ -351,6 +362,8 @@ class StepRunner:
         from mmengine.optim import build_optim_wrapper
         from mmengine.registry import MODELS
         from mmengine.utils import import_modules_from_strings
+
+        from mmdbp.engine.optimizers.autocast_optim_wrapper import plain_param_groups
         if mode not in ('train', 'test', 'tensor'):
             raise ValueError(f'mode must be train/test/tensor, got {mode!r}.')
         self.cfg, self.mode, self.device, self.batch_size = cfg, mode, device, batch_size
@@ -372,6 +385,8 @@ class StepRunner:
         self._eager_fn = self._step_body()
         self._compiled_fn = None
         if compile:
+            if self.optim_wrapper is not None:  # see AutocastOptimWrapper: ConfigDict groups
+                plain_param_groups(self.optim_wrapper.optimizer)  # break the step's tracing
             kwargs = compile if isinstance(compile, dict) else {}
             self._compiled_fn = torch.compile(self._eager_fn, **kwargs)
         self.use_compiled = self._compiled_fn is not None
@@ -412,6 +427,17 @@ class StepRunner:
         finally:
             self.use_compiled = use_compiled
 
+    def cpu_peak_memory(self) -> int:
+        """Peak CPU tensor memory of a step, in bytes: the distinct storages alive between steps
+        (parameters, buffers, gradients, optimiser state, the batch) plus the peak of what one
+        more (profiled) step allocates on top of them."""
+        model = self.model
+        resident = [list(model.parameters()), list(model.buffers()),
+                    [p.grad for p in model.parameters() if p.grad is not None], self.batch]
+        if self.optim_wrapper is not None:
+            resident.append(list(self.optim_wrapper.optimizer.state.values()))
+        return tensor_bytes(*resident) + cpu_step_peak_bytes(self.step_fn)
+
     def time_steps(self, iters: int) -> float:
         """Seconds for ``iters`` steps, between device synchronisations."""
         synchronize(self.device)
@@ -429,6 +455,7 @@ def prepare_config(path: str, *, cfg_options: Optional[dict] = None, amp: str = 
                    fused: Optional[bool] = None, device: str = 'cpu',
                    mode: str = 'train') -> Config:
     cfg = load_config(path, cfg_options)
+    drop_pretrained(cfg.model)
     if mode == 'train':
         set_amp(cfg, amp, device)
         set_fused_optimizer(cfg, fused)
@@ -476,7 +503,11 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
     for spec in configs:
         cfg = prepare_config(spec['config'], cfg_options=spec.get('cfg_options'), amp=amp,
                              fused=fused, device=device, mode=mode)
-        mem = PeakMemory(device).start()
+        cuda = device.startswith('cuda')
+        if cuda:
+            torch.cuda.synchronize(device)
+            cuda_base = torch.cuda.memory_allocated(device)
+            torch.cuda.reset_peak_memory_stats(device)
         runner = StepRunner(cfg, batch_size, mode, device, _amp_dtype(cfg, amp, mode),
                             spec.get('compile', False), src_size, seed)
         n_flops = runner.count_flops() if flops else None
@@ -485,7 +516,10 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
             runner.step_fn()
         synchronize(device)
         warmup_s = time.perf_counter() - start
-        peak = mem.peak()
+        if cuda:
+            peak = torch.cuda.max_memory_allocated(device) - cuda_base
+        else:
+            peak = runner.cpu_peak_memory()
         log(f'[benchmark] {spec["name"]}: built {type(runner.model).__name__} '
             f'({runner.num_params / 1e6:.2f} M params), warm-up {warmup_s:.1f}s, '
             f'peak {peak / 2**20:.0f} MiB')
@@ -529,6 +563,12 @@ TABLE_HEADER = ('| date | workload | device | mode | batch | precision | img/s |
                 '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n')
 
 
+def config_label(path: str) -> str:
+    """``'mmpretrain::mae/x.py'`` -> ``'mmpretrain x'``; a path -> its file stem."""
+    package = path.split('::', 1)[0] + ' ' if '::' in path else ''
+    return package + osp.splitext(osp.basename(path))[0]
+
+
 def markdown_row(report: Dict[str, Any], workload: str) -> str:
     t = report['results'][0]
     b = report['results'][1] if len(report['results']) > 1 else None
@@ -543,7 +583,8 @@ def markdown_row(report: Dict[str, Any], workload: str) -> str:
     if b is None:
         cells += ['-', '-', '-', '-', '-']
     else:
-        cells += [b['name'], f'{b["images_per_s"]:.1f}', f'{b["peak_mem_mib"]:.0f}',
+        cells += [config_label(b['config']), f'{b["images_per_s"]:.1f}',
+                  f'{b["peak_mem_mib"]:.0f}',
                   f'**{t["images_per_s"] / b["images_per_s"]:.2f}x**',
                   (f'{t["peak_mem_mib"] / b["peak_mem_mib"]:.2f}x'
                    if b['peak_mem_mib'] > 0 else '-')]
@@ -577,7 +618,7 @@ def append_markdown_row(md_path: str, section: str, row: str,
         while insert_at > start + 1 and not lines[insert_at - 1].strip():
             insert_at -= 1
         block = ['\n', header, row]
-        if insert_at < len(lines):
+        if insert_at < len(lines) and lines[insert_at].strip():
             block.append('\n')
         lines[insert_at:insert_at] = block
     else:

@@ -81,6 +81,19 @@ def test_train_step_flops_and_update():
     assert any(not torch.equal(b, p) for b, p in zip(before, runner.model.parameters()))
 
 
+def test_cpu_memory_accounting():
+    def step():
+        x = torch.ones(1000)  # 4000 B
+        y = x + 1  # +4000 B: peak 8000
+        del x, y
+        return torch.ones(500)  # 2000 B after both were freed
+
+    # (+ a few bytes of scalar temporaries that aten allocates, e.g. the wrapped `1`)
+    assert 8000 <= bm.cpu_step_peak_bytes(step) <= 8000 + 64
+    a = torch.zeros(10, 10)
+    assert bm.tensor_bytes([a, a[2:], a.t()], {'b': torch.zeros(3, dtype=torch.float64)}) == 424
+
+
 # ---------------------------------------------------------------------------------------------
 # Config adaptation
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +130,17 @@ def test_set_amp_variants():
     bm.set_amp(dbp, 'bf16', 'cuda')
     assert dbp.optim_wrapper.type == 'DBPOptimWrapper' and 'loss_scale' not in dbp.optim_wrapper
     assert dbp.optim_wrapper.optim_wrapper.type == 'AutocastOptimWrapper'
+
+
+def test_drop_pretrained():
+    model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='x.pth'),
+                               pretrained='y.pth'),
+                 neck=dict(init_cfg=[dict(type='Xavier'), dict(type='Pretrained_Part')]),
+                 head=[dict(init_cfg=dict(type='Normal'))])
+    bm.drop_pretrained(model)
+    assert model['backbone'] == dict(init_cfg=None, pretrained=None)
+    assert model['neck']['init_cfg'] == [dict(type='Xavier')]
+    assert model['head'][0]['init_cfg'] == dict(type='Normal')
 
 
 def test_set_fused_optimizer():
@@ -215,10 +239,10 @@ def test_workload_table():
     sections = {'MAE fast path', 'DBP-MAE', 'GreenMIM', 'MIRL', 'Token pruning'}
     for w in workloads.WORKLOADS:
         assert w['section'] in sections and w['mode'] in ('train', 'test', 'tensor')
-        for key in ('config', 'baseline'):
+        for key, side in (('config', 'target_options'), ('baseline', 'baseline_options')):
             if w[key]:
                 path = w[key] if '::' in w[key] else osp.join(ROOT, w[key])
-                cfg = bm.load_config(path, w.get('cfg_options'))
+                cfg = bm.load_config(path, dict(w.get('cfg_options') or {}, **w.get(side, {})))
                 assert 'model' in cfg, (w['name'], key)
     with pytest.raises(KeyError, match="Unknown workload 'nope'"):
         workloads.get_workload('nope')

@@ -1,4 +1,4 @@
-from .autocast_optim_wrapper import AutocastOptimWrapper  # noqa: F401
+from .autocast_optim_wrapper import AutocastOptimWrapper, plain_param_groups  # noqa: F401
 from .dbp_optim_wrapper import DBPOptimWrapper  # noqa: F401
 from .backbone_layer_decay_constructor import (  # noqa: F401
     BackboneLayerDecayOptimWrapperConstructor)

@@ -11,6 +11,9 @@ step with a non-fused optimizer) and makes bf16 training and benchmarking possib
                          optimizer=dict(type='AdamW', lr=1.5e-4, fused=True))
 
 Use mmengine's ``AmpOptimWrapper`` for float16 (it needs the scaler).
+
+It also makes the optimizer's param groups plain dicts (:func:`plain_param_groups`), which
+mmengine's ``compile=True`` needs with a ``paramwise_cfg``.
 """
 from contextlib import contextmanager
 from typing import Union
@@ -20,6 +23,20 @@ import torch.nn as nn
 from mmengine.optim import OptimWrapper
 
 from mmdbp.registry import OPTIM_WRAPPERS
+
+
+def plain_param_groups(optimizer: torch.optim.Optimizer) -> None:
+    """Turn the optimizer's param groups into plain dicts, in place.
+
+    mmengine's ``DefaultOptimWrapperConstructor`` builds the groups of a ``paramwise_cfg`` as
+    ``ConfigDict`` objects. ``torch.compile`` of mmengine's ``train_step`` (the runner's
+    ``compile=True``) traces ``optimizer.step`` and fails on them in torch 2.x
+    (``InternalTorchDynamoError: 'UserDefinedDictVariable' object has no attribute 'items'``);
+    plain dicts with the same entries trace. Schedulers and the wrapper only index the groups.
+    """
+    for i, group in enumerate(optimizer.param_groups):
+        if type(group) is not dict:
+            optimizer.param_groups[i] = dict(group)
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -36,6 +53,7 @@ class AutocastOptimWrapper(OptimWrapper):
 
     def __init__(self, dtype: Union[str, torch.dtype] = 'bfloat16', **kwargs) -> None:
         super().__init__(**kwargs)
+        plain_param_groups(self.optimizer)
         if isinstance(dtype, str):
             if dtype not in ('bfloat16', 'float32'):
                 raise ValueError(f'AutocastOptimWrapper: dtype must be "bfloat16" or "float32", '

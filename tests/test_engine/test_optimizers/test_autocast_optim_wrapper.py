@@ -43,3 +43,28 @@ def test_rejects_dtypes_that_need_scaling(dtype):
     model = nn.Linear(3, 3)
     with pytest.raises(ValueError, match='AutocastOptimWrapper: dtype must be'):
         AutocastOptimWrapper(dtype=dtype, optimizer=torch.optim.SGD(model.parameters(), 0.1))
+
+
+def test_paramwise_groups_are_plain_dicts_so_compiled_steps_trace():
+    """mmengine builds paramwise groups as ConfigDicts, which torch.compile of a train step
+    (mmengine's compile=True) cannot trace; the wrapper hands the optimizer plain dicts."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4), nn.Linear(4, 1))
+    wrapper = build_optim_wrapper(model, dict(
+        type='AutocastOptimWrapper', dtype='float32',
+        optimizer=dict(type='SGD', lr=0.1, weight_decay=0.05),
+        paramwise_cfg=dict(custom_keys={'1.': dict(decay_mult=0.), 'bias': dict(decay_mult=0.)})))
+    groups = wrapper.optimizer.param_groups
+    assert len(groups) == 6 and all(type(g) is dict for g in groups)
+    assert sorted(g['weight_decay'] for g in groups) == [0., 0., 0., 0., 0.05, 0.05]
+    x = torch.randn(8, 4)
+
+    def train_step():
+        with wrapper.optim_context(model):
+            loss = model(x).square().mean()
+        wrapper.update_params(loss)
+        return loss
+
+    step = torch.compile(train_step, backend='eager')
+    first, second = step().item(), step().item()
+    assert second < first
