@@ -124,3 +124,31 @@ def test_dist_train_sh_runs_ddp_with_two_processes(repo_root, demo_data, tmp_pat
     assert 'Distributed training: True' in log and 'GPU number: 2' in log  # mmengine's world size line
     assert log.count('Iter(train) [2/2]') == 1  # rank 1 is silent
     assert osp.isfile(osp.join(work, 'iter_2.pth'))
+
+
+def test_amp_flag(repo_root, tmp_path, monkeypatch):
+    """--amp switches to AmpOptimWrapper on a GPU and is a clear error without one."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('mmdbp_train_amp', osp.join(repo_root, 'tools/train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    built = {}
+
+    class FakeRunner:
+        def train(self):
+            pass
+
+    def from_cfg(cfg):
+        built['cfg'] = cfg
+        return FakeRunner()
+
+    monkeypatch.setattr(train, 'check_data_roots', lambda *args, **kwargs: None)
+    monkeypatch.setattr(train.Runner, 'from_cfg', from_cfg)
+    argv = [osp.join(repo_root, MAE_CFG), '--work-dir', str(tmp_path), '--amp']
+    if torch.cuda.is_available():
+        train.main(argv)
+        assert built['cfg'].optim_wrapper.type == 'AmpOptimWrapper'
+    else:
+        with pytest.raises(SystemExit, match='--amp needs a CUDA GPU'):
+            train.main(argv)
+        assert 'cfg' not in built
