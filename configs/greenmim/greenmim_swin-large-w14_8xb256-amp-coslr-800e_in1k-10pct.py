@@ -1,5 +1,6 @@
-# As greenmim_swin-large-w14_8xb256-amp-coslr-800e_in1k.py, on a fixed random 10% of ImageNet-1K (class-stratified, the same subset on every
-# rank and run; see mmdbp.datasets.RandomSubsetDataset). Same epochs, so 10x fewer steps.
+# As greenmim_swin-large-w14_8xb256-amp-coslr-800e_in1k.py, on a fixed random 10% of
+# ImageNet-1K (class-stratified, the same subset on every rank and run; see
+# mmdbp.datasets.RandomSubsetDataset). Same epochs, so 10x fewer steps.
 _base_ = './greenmim_swin-large-w14_8xb256-amp-coslr-800e_in1k.py'
 
 train_dataloader = dict(

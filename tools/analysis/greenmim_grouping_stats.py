@@ -57,7 +57,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description='GreenMIM grouping statistics')
     p.add_argument('--masks', type=int, default=20, help='random masks per setting')
     p.add_argument('--gap-masks', type=int, default=200, help='masks for the packing-gap study')
-    p.add_argument('--step-arch', default='tiny', help="arch of the CPU step-time share ('' = skip)")
+    p.add_argument('--step-arch', default='tiny',
+                   help="arch of the CPU step-time share ('' = skip)")
     p.add_argument('--step-batch', type=int, default=8)
     p.add_argument('--out', default=None, help='JSON report path')
     p.add_argument('--md', default='docs/benchmarks.md', help="Markdown file ('' = none)")

@@ -188,7 +188,8 @@ class GreenMIMSwin(BaseModule):
 
     def _stage_windows(self, window_size) -> List[Tuple[int, int]]:
         """(window, shift) of each stage; raises if a window does not tile its stage."""
-        sizes = [window_size] * self.num_layers if isinstance(window_size, int) else list(window_size)
+        sizes = ([window_size] * self.num_layers if isinstance(window_size, int) else
+                 list(window_size))
         if len(sizes) != self.num_layers:
             raise ValueError(f'GreenMIMSwin: window_size needs one value per stage '
                              f'({self.num_layers}), got {window_size}.')

@@ -12,8 +12,10 @@ import mmdbp  # noqa: F401
 from mmdbp.registry import MODELS
 
 PRETRAIN = 'configs/greenmim/greenmim_swin-micro-w4-p2_1xb32-300i_demo-in1k.py'
-FINETUNE = 'configs/greenmim/benchmarks/swin-micro-w4-p2_1xb32-100i_demo-in1k.py'
-UPERNET = 'configs/greenmim/benchmarks/upernet_swin-micro-w4-p2_1xb8-200i_demo-ade20k-64x64.py'
+FINETUNE = ('configs/greenmim/benchmarks/'
+            'swin-micro-w4-p2_greenmim-demo-pre_1xb32-100i_demo-in1k.py')
+UPERNET = ('configs/greenmim/benchmarks/'
+           'upernet_swin-micro-w4-p2_greenmim-demo-pre_1xb8-200i_demo-ade20k-64x64.py')
 
 
 def small_run_cfg(path, repo_root, work_dir, data_root, max_iters, batch_size):

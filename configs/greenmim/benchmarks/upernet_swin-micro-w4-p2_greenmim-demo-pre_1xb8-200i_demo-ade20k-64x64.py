@@ -1,8 +1,8 @@
 # Demo UPerNet with mmseg's SwinTransformer initialised from the micro GreenMIM Swin of
 # ../greenmim_swin-micro-w4-p2_1xb32-300i_demo-in1k.py, on the 64x64 demo ADE20K set, 200
 # iterations on one CPU. The pre-training checkpoint loads as it is (same names and windows):
-#   python tools/train.py configs/greenmim/benchmarks/upernet_swin-micro-w4-p2_1xb8-200i_demo-ade20k-64x64.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=<work_dir of the demo>/iter_300.pth
+#   python tools/train.py <this config> --cfg-options \
+#       model.backbone.init_cfg.checkpoint=<work_dir of the demo>/iter_300.pth
 _base_ = [
     '../../_base_/datasets/demo_ade20k.py',
     '../../_base_/default_runtime_seg.py',

@@ -4,7 +4,8 @@
 # bicubically, indices rebuilt):
 #   python tools/model_converters/greenmim_to_swin.py <greenmim swin-l epoch_800.pth> \
 #       checkpoints/greenmim_swin-large_w12.pth --window-size 12
-_base_ = 'mmseg::swin/swin-large-patch4-window12-in22k-384x384-pre_upernet_8xb2-160k_ade20k-512x512.py'
+_base_ = ('mmseg::swin/'
+          'swin-large-patch4-window12-in22k-384x384-pre_upernet_8xb2-160k_ade20k-512x512.py')
 # mmdbp only for loading mmengine checkpoints under torch >= 2.6 (mmdbp.engine.checkpoint_compat)
 custom_imports = dict(imports=['mmdbp'], allow_failed_imports=False)
 

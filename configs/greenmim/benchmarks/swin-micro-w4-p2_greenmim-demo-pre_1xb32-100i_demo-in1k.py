@@ -1,8 +1,9 @@
-# Demo fine-tuning of the micro GreenMIM Swin of ../greenmim_swin-micro-w4-p2_1xb32-300i_demo-in1k.py
-# with mmpretrain's own SwinTransformer on the 64 px demo classification set (10 classes), 100
-# iterations on one CPU. The pre-training checkpoint loads as it is (prefix 'backbone.'):
-#   python tools/train.py configs/greenmim/benchmarks/swin-micro-w4-p2_1xb32-100i_demo-in1k.py \
-#       --cfg-options model.backbone.init_cfg.checkpoint=<work_dir of the demo>/iter_300.pth
+# Demo fine-tuning of the micro GreenMIM Swin of
+# ../greenmim_swin-micro-w4-p2_1xb32-300i_demo-in1k.py with mmpretrain's own SwinTransformer on
+# the 64 px demo classification set (10 classes), 100 iterations on one CPU. The pre-training
+# checkpoint loads as it is (prefix 'backbone.'):
+#   python tools/train.py <this config> --cfg-options \
+#       model.backbone.init_cfg.checkpoint=<work_dir of the demo>/iter_300.pth
 _base_ = [
     '../../_base_/datasets/demo_in1k_cls.py',
     '../../_base_/default_runtime.py',

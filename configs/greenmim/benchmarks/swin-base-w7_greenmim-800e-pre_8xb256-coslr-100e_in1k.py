@@ -2,7 +2,8 @@
 # 100 epochs: the official GreenMIM recipe, which equals mmpretrain's SimMIM Swin-B benchmark
 # (AdamW lr 1.25e-3 per 512 images, layer decay 0.9, drop path 0.1, 20 warm-up epochs, label
 # smoothing, Mixup/CutMix, RandAugment). The GreenMIM checkpoint loads as it is:
-#   python tools/train.py configs/greenmim/benchmarks/swin-base-w7_8xb256-coslr-100e_in1k.py \
+#   python tools/train.py \
+#       configs/greenmim/benchmarks/swin-base-w7_greenmim-800e-pre_8xb256-coslr-100e_in1k.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=<greenmim epoch_800.pth>
 _base_ = 'mmpretrain::simmim/benchmarks/swin-base-w7_8xb256-coslr-100e_in1k.py'
 # mmdbp only for loading mmengine checkpoints under torch >= 2.6 (mmdbp.engine.checkpoint_compat)
