@@ -24,7 +24,8 @@ class ReconstructionVisHook(Hook):
     data preprocessor's normalised pixel space works (single-channel entries such as a mask are
     skipped unless listed in ``keys``). The masking noise is drawn from a fixed seed in a forked
     RNG, so the grids of successive iterations are comparable and training randomness (and exact
-    resumption) is untouched. Only rank 0 writes.
+    resumption) is untouched. The fixed images are saved in the checkpoint, so a resumed run
+    keeps drawing the same samples. Only rank 0 writes.
 
     Args:
         interval (int): Iterations between grids. Defaults to 1000.
@@ -65,6 +66,15 @@ class ReconstructionVisHook(Hook):
     def after_train(self, runner) -> None:
         if runner.iter % self.interval:  # not saved at the last iteration already
             self.save_grid(runner, f'iter_{runner.iter}')
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        if self._batch is not None:  # the raw (uint8) images only: small and plain tensors
+            checkpoint['reconstruction_vis_hook'] = dict(inputs=self._batch['inputs'])
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        state = checkpoint.get('reconstruction_vis_hook')
+        if state is not None:
+            self._batch = dict(inputs=state['inputs'], data_samples=None)
 
     def _first_samples(self, data_batch: dict) -> dict:
         n = self.num_samples

@@ -41,3 +41,15 @@ def test_bgr_inputs_are_flipped_for_the_png():
 def test_bad_arguments():
     with pytest.raises(ValueError, match='interval'):
         ReconstructionVisHook(interval=0)
+
+
+def test_fixed_samples_survive_a_checkpoint():
+    hook = ReconstructionVisHook(num_samples=2)
+    batch = dict(inputs=torch.arange(4 * 3 * 2 * 2, dtype=torch.uint8).view(4, 3, 2, 2),
+                 data_samples=[object()] * 4)
+    hook._batch = hook._first_samples(batch)
+    checkpoint = {}
+    hook.before_save_checkpoint(None, checkpoint)
+    resumed = ReconstructionVisHook(num_samples=2)
+    resumed.after_load_checkpoint(None, checkpoint)
+    assert torch.equal(resumed._batch['inputs'], batch['inputs'][:2])
