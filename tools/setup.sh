@@ -33,6 +33,33 @@ for spec in sys.argv[1:]:
 PYEOF
 }
 
+SITE=""
+[ -x "$VENV/bin/python" ] && SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+
+# Fast path of a repeated setup: one interpreter checks every pin, the imports (mmcv's ops
+# included), the editable mmdbp of this checkout and its openmim entry, then stops.
+if [ -n "$SITE" ] && [ -e "$SITE/mmdbp/.mim/tools/train.py" ] && [ -e "$SITE/mmdbp/.mim/model-index.yml" ] \
+   && VERSIONS="$(cd / && "$VENV/bin/python" - "$ROOT" "$PINS" <<'PYEOF'
+import os, re, sys
+from importlib.metadata import version
+root, pins = sys.argv[1], sys.argv[2]
+for line in open(pins):
+    m = re.match(r'^([A-Za-z0-9_.-]+)==([^\s#]+)', line)
+    if m and version(m.group(1)).split('+')[0] != m.group(2):
+        sys.exit(1)
+import torch, torchvision, mmcv, mmcv.ops, mmengine, mmpretrain, mmseg, codecarbon, mmdbp  # noqa
+if os.path.realpath(os.path.dirname(mmdbp.__file__)) != os.path.realpath(os.path.join(root, 'mmdbp')):
+    sys.exit(1)
+print(f'[setup] torch {torch.__version__}, mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, '
+      f'mmpretrain {mmpretrain.__version__}, mmseg {mmseg.__version__}, mmdbp {mmdbp.__version__}')
+PYEOF
+   )" 2>/dev/null; then
+  echo "[setup] == 1-6/6 already set up: venv, pinned torch/mmcv/OpenMMLab stack, editable mmdbp, openmim entry"
+  echo "$VERSIONS"
+  echo "[setup] done: activate with 'source $VENV/bin/activate'"
+  exit 0
+fi
+
 step "1/6 virtual environment ($VENV)"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV" || fail "check that '$PY -m venv' works (python3-venv installed), or set PYTHON=/path/to/python3.11"
