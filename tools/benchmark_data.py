@@ -1,11 +1,14 @@
 """Images/s of a config's training data pipeline, per worker and with N DataLoader workers.
 
 Answers "how many dataloader workers does a GPU step rate need?": one worker's rate is measured
-by reading ``dataset[i]`` in the main process (file read, JPEG decode, every transform, packing);
+by reading ``dataset[i]`` in the main process (file read, JPEG decode, every transform, packing),
+per CPU second of the process (what a worker with a core of its own achieves, even on a machine
+shared with other jobs) and per wall-clock second;
 then the same dataset is read through ``torch.utils.data.DataLoader`` with each ``--workers``
-count and the config's collate function. ``workers needed = ceil(step rate / per-worker rate)``,
-reported for the step rates in ``--rates`` (default: the issue's measured mmpretrain MAE ViT-B/16
-and ViT-L/16 rates on an H100 and the 1.3x targets).
+count and the config's collate function. ``workers needed = ceil(step rate / per-worker CPU-time rate)``,
+reported for the step rates in ``--rates`` (default: issue 9's measured mmpretrain MAE ViT-B/16
+and ViT-L/16 rates on an H100 and their 1.3x targets; for the ADE20K pipelines illustrative
+UPerNet rates of 20/40/80 img/s per GPU).
 
 Named pipelines (``--pipeline``) build their data with ``tools/make_demo_data.py``'s generator
 under ``--data-dir`` (default ``work_dirs/benchmark_data``) when it is not there yet:
@@ -15,6 +18,7 @@ name                      pipeline (config)                                     
 ========================  ===========================================================  ========
 mae-demo                  demo MAE pre-training (_base_/datasets/demo_in1k_mae.py)      64 px
 mae-imagenet-format       real MAE pipeline, 224 px crops (imagenet_bs64_mae.py)       384 px
+mae-imagenet-format-cv2   the same with ``RandomResizedCrop(backend='cv2')``             384 px
 ade-demo                  demo ADE20K training (_base_/datasets/demo_ade20k.py)         64 px
 ade-ade20k-format         real mmseg ADE20K pipeline, 512 crops (ade20k_512x512.py)    512 px
 ========================  ===========================================================  ========
@@ -50,23 +54,33 @@ from mmengine.registry import DefaultScope  # noqa: E402
 
 from mmdbp.utils.benchmark import append_markdown_row, device_name, git_commit  # noqa: E402
 
-# Step rates (img/s) the loaders must feed: issue 9's mmpretrain MAE rates on an H100 (bf16,
-# batch 256) and the fast path's 1.3x targets.
-DEFAULT_RATES = (1867, 3058, 2427, 3975)
+# Step rates (img/s) the loaders must feed. Pre-training: issue 9's mmpretrain MAE ViT-L/16 and
+# ViT-B/16 rates on an H100 (bf16, batch 256) and the fast path's 1.3x targets. Segmentation:
+# illustrative UPerNet 512x512 training rates per GPU (no measured figure in the issues).
+MAE_RATES = (1867, 3058, 2427, 3975)
+SEG_RATES = (20, 40, 80)
 
 PIPELINES = {
     'mae-demo': dict(config='configs/_base_/datasets/demo_in1k_mae.py', scope='mmpretrain',
-                     kind='cls', img_size=64, subdir='demo_in1k_64'),
+                     kind='cls', img_size=64, subdir='demo_in1k_64', rates=MAE_RATES),
     'mae-imagenet-format': dict(config='configs/_base_/datasets/imagenet_bs64_mae.py',
                                 scope='mmpretrain', kind='cls', img_size=384,
-                                subdir='in1k_format_384'),
+                                subdir='in1k_format_384', rates=MAE_RATES),
+    # the same, with OpenCV instead of Pillow for the crop-resize (the JPEG decode is mmcv's cv2
+    # in both): the cheapest change to the real pipeline
+    'mae-imagenet-format-cv2': dict(config='configs/_base_/datasets/imagenet_bs64_mae.py',
+                                    scope='mmpretrain', kind='cls', img_size=384,
+                                    subdir='in1k_format_384', rates=MAE_RATES,
+                                    transform_options={'RandomResizedCrop': dict(backend='cv2')}),
     'ade-demo': dict(config='configs/_base_/datasets/demo_ade20k.py', scope='mmseg', kind='seg',
-                     img_size=64, subdir='demo_ade20k_64'),
+                     img_size=64, subdir='demo_ade20k_64', rates=SEG_RATES),
     'ade-ade20k-format': dict(config='configs/_base_/datasets/ade20k_512x512.py', scope='mmseg',
-                              kind='seg', img_size=512, subdir='ade20k_format_512'),
+                              kind='seg', img_size=512, subdir='ade20k_format_512',
+                              rates=SEG_RATES),
 }
 
-TABLE_HEADER = ('| date | pipeline | CPU | images (px) | img/s per worker | img/s with N workers '
+TABLE_HEADER = ('| date | pipeline | CPU | images (px) | img/s per worker (per CPU s / wall s) '
+                '| img/s with N workers (wall) '
                 '| workers to feed (img/s) | commit |\n'
                 '|---|---|---|---|---|---|---|---|\n')
 
@@ -83,8 +97,9 @@ def parse_args(argv=None):
     p.add_argument('--workers', type=int, nargs='+', default=[0, 2],
                    help='DataLoader worker counts to measure (0 = main process)')
     p.add_argument('--batch', type=int, default=16, help='DataLoader batch size')
-    p.add_argument('--rates', type=float, nargs='+', default=list(DEFAULT_RATES),
-                   help='step rates (img/s) to compute the needed worker count for')
+    p.add_argument('--rates', type=float, nargs='+',
+                   help='step rates (img/s) to compute the needed worker count for (default: '
+                   'the MAE H100 rates of issue 9, or illustrative UPerNet rates for ADE20K)')
     p.add_argument('--out', help='JSON report path')
     p.add_argument('--md', default=osp.join(ROOT, 'docs', 'benchmarks.md'))
     p.add_argument('--section', default='Data loading')
@@ -116,14 +131,16 @@ def build_dataset(cfg: Config, scope: str, data_root: str = None):
         return DATASETS.build(ds_cfg)
 
 
-def per_worker_rate(dataset, samples: int) -> float:
-    """Images/s of one process running the pipeline (after one warm-up sample)."""
+def per_worker_rate(dataset, samples: int):
+    """Images/s of one process running the pipeline (after one warm-up sample), per wall-clock
+    second and per CPU second of the process. On a machine shared with other jobs the CPU-time
+    rate is what one worker with a core of its own achieves."""
     n = len(dataset)
     dataset[0]
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     for i in range(samples):
         dataset[(i + 1) % n]
-    return samples / (time.perf_counter() - start)
+    return samples / (time.perf_counter() - wall), samples / (time.process_time() - cpu)
 
 
 def loader_rate(dataset, cfg: Config, scope: str, workers: int, batch: int, samples: int) -> float:
@@ -163,20 +180,27 @@ def main(argv=None):
         scope = None
     cfg = Config.fromfile(cfg_path)
     scope = scope or cfg.get('default_scope', 'mmpretrain')
+    if args.pipeline:
+        for t in cfg.train_dataloader.dataset.pipeline:
+            t.update(PIPELINES[args.pipeline].get('transform_options', {}).get(t['type'], {}))
     import mmdbp  # noqa: F401  (registers mmdbp's transforms and dataset wrappers)
     dataset = build_dataset(cfg, scope, data_root)
     print(f'[benchmark_data] {name}: {len(dataset)} samples from {data_root or "config root"}')
-    one = per_worker_rate(dataset, args.samples)
-    print(f'[benchmark_data] one worker: {one:.1f} img/s')
+    wall_rate, one = per_worker_rate(dataset, args.samples)
+    print(f'[benchmark_data] one worker: {one:.1f} img/s per CPU second '
+          f'({wall_rate:.1f} per wall-clock second, load average {os.getloadavg()[0]:.1f})')
     loaders = {}
     for w in args.workers:
         loaders[w] = loader_rate(dataset, cfg, scope, w, args.batch, args.samples)
         print(f'[benchmark_data] DataLoader, {w} workers: {loaders[w]:.1f} img/s')
-    needed = {f'{r:g}': math.ceil(r / one) for r in args.rates}
+    rates = args.rates or (PIPELINES[args.pipeline]['rates'] if args.pipeline else MAE_RATES)
+    needed = {f'{r:g}': math.ceil(r / one) for r in rates}
     report = dict(date=time.strftime('%Y-%m-%d'), pipeline=name, config=cfg_path,
                   data_root=data_root, image_size=size, cpu=device_name('cpu'),
-                  cpu_count=os.cpu_count(), samples=args.samples, batch=args.batch,
-                  per_worker_images_per_s=one, loader_images_per_s=loaders,
+                  cpu_count=os.cpu_count(), load_avg=os.getloadavg(), samples=args.samples,
+                  batch=args.batch,
+                  per_worker_images_per_s=one, per_worker_images_per_wall_s=wall_rate,
+                  loader_images_per_s=loaders,
                   workers_needed=needed, commit=git_commit(ROOT))
     print('[benchmark_data] workers needed: ' +
           ', '.join(f'{n} for {r} img/s' for r, n in needed.items()))
@@ -187,7 +211,8 @@ def main(argv=None):
     print(f'[benchmark_data] report: {out}')
     if not args.no_md:
         row = '| ' + ' | '.join([
-            report['date'], name, report['cpu'], str(size or '-'), f'{one:.1f}',
+            report['date'], name, report['cpu'], str(size or '-'),
+            f'{one:.1f} / {wall_rate:.1f}',
             ', '.join(f'{w}: {r:.1f}' for w, r in loaders.items()),
             ', '.join(f'{n} ({r})' for r, n in needed.items()), report['commit']]) + ' |\n'
         append_markdown_row(args.md, args.section, row, TABLE_HEADER)

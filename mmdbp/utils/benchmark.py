@@ -551,6 +551,7 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
             target[f'mem_ratio_vs_{other["name"]}'] = target['peak_mem_mib'] / other['peak_mem_mib']
     return dict(
         date=datetime.date.today().isoformat(), device=device, device_name=device_name(device),
+        load_avg=os.getloadavg(), cpu_count=os.cpu_count(),
         torch=torch.__version__, commit=git_commit(), mode=mode, batch_size=batch_size,
         amp=amp, warmup=warmup, iters=iters, rounds=rounds, results=results)
 

@@ -27,5 +27,6 @@ def test_benchmark_data_reports_per_worker_rate_and_needed_workers(tmp_path):
     assert saved['workers_needed'] == {'100': math.ceil(100 / one), '1000': math.ceil(1000 / one)}
     assert report['pipeline'] == 'demo_in1k_mae.py'
     text = md.read_text()
-    assert '## Data loading' in text and '| img/s per worker |' in text
+    assert '## Data loading' in text and '| img/s per worker (per CPU s / wall s) |' in text
+    assert saved['per_worker_images_per_wall_s'] > 0
     assert text.count('demo_in1k_mae.py') == 1
