@@ -20,9 +20,10 @@ Two sub-commands:
 
         python tools/benchmark_dbp.py time-to-target --seeds 0 1 2
 
-Runs are sequential subprocesses of ``tools/train.py`` / ``tools/test.py`` with ``--threads``
-intra-op threads each, so the arms never compete with each other for the CPU (other jobs on a
-shared machine still can: the table also reports CPU time, which they disturb less).
+Runs are subprocesses of ``tools/train.py`` with ``--threads`` intra-op threads each: one after
+the other (the arms never compete for the CPU), or with ``--parallel`` the two arms of a seed at
+the same time (on a machine shared with other jobs, the pair then sees the same load). The table
+reports training time and the CPU time of the training process, which other jobs disturb less.
 """
 import argparse
 import datetime
@@ -34,7 +35,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
@@ -45,17 +46,27 @@ FINETUNE = dict(mae='configs/dbp_mae/mae-micro_upernet_1xb8-400i_demo-ade20k-64x
 LABELS = dict(mae='MAE', dbp='DBP-MAE')
 
 
-def run(cmd: List[str], log: str, threads: int) -> None:
+def run_all(jobs: List[Tuple[List[str], str]], threads: int) -> None:
+    """Run the (command, log) jobs at the same time and wait for all of them."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    os.makedirs(osp.dirname(log), exist_ok=True)
     t0 = time.time()
-    with open(log, 'w') as f:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, env=env)
-    if proc.returncode:
-        raise SystemExit(f'[benchmark_dbp] failed ({proc.returncode}): {" ".join(cmd)}\n'
-                         f'  see {log}')
-    print(f'[benchmark_dbp] {time.time() - t0:6.0f} s  {" ".join(cmd[1:4])} ... -> {log}',
-          flush=True)
+    procs = []
+    for cmd, log in jobs:
+        os.makedirs(osp.dirname(log), exist_ok=True)
+        f = open(log, 'w')
+        procs.append((subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                       env=env), f, cmd, log))
+    failed = []
+    for proc, f, cmd, log in procs:
+        proc.wait()
+        f.close()
+        if proc.returncode:
+            failed.append(f'{" ".join(cmd)}\n  see {log}')
+        else:
+            print(f'[benchmark_dbp] {time.time() - t0:6.0f} s  {" ".join(cmd[1:4])} ... -> {log}',
+                  flush=True)
+    if failed:
+        raise SystemExit('[benchmark_dbp] failed:\n' + '\n'.join(failed))
 
 
 def latest_checkpoint(work_dir: str) -> str:
@@ -88,30 +99,46 @@ def time_to_target(args) -> None:
     miou: Dict[str, List[float]] = dict(mae=[], dbp=[])
     for i, seed in enumerate(args.seeds):
         order = ('mae', 'dbp') if i % 2 == 0 else ('dbp', 'mae')  # alternate: cancels drifts
+        stages = dict(pretrain=[], convert=[], finetune=[])
         for arm in order:
             wd = osp.join(out, f'{arm}_seed{seed}')
             dirs[arm].append(wd)
             if not (args.reuse and osp.isfile(osp.join(wd, 'last_checkpoint'))):
                 if osp.isdir(wd):
                     shutil.rmtree(wd)
-                run([py, 'tools/train.py', PRETRAIN[arm], '--work-dir', wd] + common + data +
+                stages['pretrain'].append((
+                    [py, 'tools/train.py', PRETRAIN[arm], '--work-dir', wd] + common + data +
                     [f'randomness.seed={seed}'] + args.pretrain_options,
-                    osp.join(out, 'logs', f'{arm}_seed{seed}_pretrain.log'), args.threads)
+                    osp.join(out, 'logs', f'{arm}_seed{seed}_pretrain.log')))
             vit = osp.join(wd, 'vit_mmseg.pth')
-            run([py, 'tools/model_converters/dbp_mae_to_vit.py', latest_checkpoint(wd), vit,
-                 '--target', 'mmseg'], osp.join(out, 'logs', f'{arm}_seed{seed}_convert.log'),
-                args.threads)
-            if args.skip_finetune:
-                continue
+            stages['convert'].append((
+                [py, 'tools/model_converters/dbp_mae_to_vit.py', osp.join(wd, 'LATEST'), vit,
+                 '--target', 'mmseg'], osp.join(out, 'logs', f'{arm}_seed{seed}_convert.log')))
             ft = osp.join(out, f'upernet_{arm}_seed{seed}')
-            if not (args.reuse and osp.isfile(osp.join(ft, 'time_to_target.json'))):
+            if not args.skip_finetune and not (
+                    args.reuse and osp.isfile(osp.join(ft, 'time_to_target.json'))):
                 if osp.isdir(ft):
                     shutil.rmtree(ft)
-                run([py, 'tools/train.py', FINETUNE[arm], '--work-dir', ft] + common + seg_data +
+                stages['finetune'].append((
+                    [py, 'tools/train.py', FINETUNE[arm], '--work-dir', ft] + common + seg_data +
                     [f'model.backbone.init_cfg.checkpoint={vit}', f'randomness.seed={seed}'] +
                     args.finetune_options,
-                    osp.join(out, 'logs', f'{arm}_seed{seed}_upernet.log'), args.threads)
-            miou[arm].append(read_json(osp.join(ft, 'time_to_target.json'))['curve'][-1]['value'])
+                    osp.join(out, 'logs', f'{arm}_seed{seed}_upernet.log')))
+        for name in ('pretrain', 'convert', 'finetune'):
+            jobs = stages[name]
+            if name == 'convert':  # the checkpoint exists only now
+                jobs = [([latest_checkpoint(osp.dirname(a)) if a.endswith('LATEST') else a
+                          for a in cmd], log) for cmd, log in jobs]
+            if args.parallel:
+                run_all(jobs, args.threads)
+            else:
+                for job in jobs:
+                    run_all([job], args.threads)
+        if not args.skip_finetune:
+            for arm in order:
+                ft = osp.join(out, f'upernet_{arm}_seed{seed}')
+                miou[arm].append(
+                    read_json(osp.join(ft, 'time_to_target.json'))['curve'][-1]['value'])
 
     sys.path.insert(0, osp.join(HERE, 'analysis'))
     import compare_runs
@@ -195,6 +222,9 @@ def parse_args(argv=None):
                    help='extra --cfg-options for both fine-tuning arms, key=value')
     t.add_argument('--skip-finetune', action='store_true')
     t.add_argument('--reuse', action='store_true', help='keep finished runs of an earlier call')
+    t.add_argument('--parallel', action='store_true',
+                   help='run the two arms of a seed at the same time (paired under the same load '
+                   'of a shared machine; each with --threads threads)')
     t.add_argument('--no-md', action='store_true', help='do not copy the plot into docs/')
     return p.parse_args(argv)
 

@@ -31,7 +31,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from torch.optim import Optimizer
 
-from mmdbp.models.utils.decorrelation import DEFAULT_INCLUDE, Decorrelator, check_hparams
+from mmdbp.models.utils.decorrelation import (DEFAULT_INCLUDE, Decorrelator, check_hparams,
+                                              check_patterns)
 from mmdbp.registry import OPTIM_WRAPPERS
 
 
@@ -76,6 +77,9 @@ class DBPOptimWrapper(OptimWrapper):
             0 disables. Defaults to 50.
         seed (int, optional): Seed of the row sub-sampler; None takes ``torch.initial_seed()``
             at attach time (the runner's seed). Defaults to None.
+        stats_tf32 (bool): Let the fp32 statistics/update matmuls use TF32 tensor cores on
+            Ampere+ GPUs (see :class:`~mmdbp.models.utils.decorrelation.Decorrelator`).
+            Defaults to True.
         **kwargs: Passed to the inner optim wrapper (e.g. ``loss_scale``, ``clip_grad``).
     """
 
@@ -92,8 +96,10 @@ class DBPOptimWrapper(OptimWrapper):
                  check_interval: int = 10,
                  log_interval: int = 50,
                  seed: Optional[int] = None,
+                 stats_tf32: bool = True,
                  **kwargs) -> None:
         check_hparams(decor_lr, kappa, sample_frac, max_r_norm)
+        check_patterns(include, exclude, layer_types)
         inner_cfg = dict(type='OptimWrapper') if optim_wrapper is None else dict(optim_wrapper)
         if 'optimizer' in inner_cfg:
             raise ValueError('DBPOptimWrapper: put `optimizer` (and `paramwise_cfg`) at the top '
@@ -113,7 +119,8 @@ class DBPOptimWrapper(OptimWrapper):
                 raise ValueError(f'DBPOptimWrapper: {name} must be an int >= 0, got {value!r}.')
         self.decor_cfg = dict(decor_lr=decor_lr, kappa=kappa, sample_frac=sample_frac,
                               include=list(include), exclude=list(exclude),
-                              layer_types=list(layer_types), max_r_norm=max_r_norm)
+                              layer_types=list(layer_types), max_r_norm=max_r_norm,
+                              stats_tf32=stats_tf32)
         self.check_interval = check_interval
         self.log_interval = log_interval
         self.seed = seed

@@ -13,7 +13,8 @@ fp32, not a parameter) in front of its input::
   d_in matmul per layer, autocast-friendly), never ``R x`` on every token. Autograd through
   ``W @ R`` gives ``dL/dW = (dL/dW_eff) R^T = delta x^T R^T = delta z^T`` (the gradient on the
   decorrelated input) and ``dL/dx = W_eff^T delta = R^T W^T delta`` (the input gradient flows
-  through R).
+  through R). Inputs with fewer rows than ``d_out`` (tiny batches) take the cheaper explicit
+  path ``W (R x)``, which has the same values and gradients.
 * **Statistics** (training forwards only): ``z = R x`` on a random sub-sample of the token rows
   (``sample_frac``, with replacement, from a seeded generator), in fp32 with autocast off.
 * **Update** (after each optimiser step, see :meth:`Decorrelator.update`), from the z of that
@@ -21,6 +22,10 @@ fp32, not a parameter) in front of its input::
 
       X = z^T z / n,   C = X - diag(X),   v = diag(X) - 1   (= mean(z^2 - 1))
       R <- R - eta [ (1 - kappa) C R + kappa diag(v) R ]
+
+  Each rank sums ``z^T z R`` over its samples in the cheaper order (``(z^T z) R`` or
+  ``z^T (z R)``: the second avoids the d^3 product when a rank has fewer sampled rows than d),
+  and the sums are all-reduced.
 
   ``kappa = 0`` is pure decorrelation, ``kappa > 0`` also drives the variances of z to 1.
 * **Folding** after pre-training: ``W <- W R`` (:func:`fold_weight`), so fine-tuning and inference
@@ -35,6 +40,7 @@ state dicts keep the host layout and DDP never broadcasts R.
 import math
 import re
 from collections import OrderedDict
+from contextlib import contextmanager
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
@@ -43,26 +49,45 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 LAYER_TYPES = {'Linear': nn.Linear, 'Conv2d': nn.Conv2d}
+
+
+@contextmanager
+def cuda_tf32(enabled: bool):
+    """Allow (or forbid) TF32 tensor cores for fp32 CUDA matmuls inside the block, restoring the
+    global setting afterwards (no effect on CPU)."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
 DEFAULT_INCLUDE = (r'^backbone\.', )
 
 
-def decorrelation_update(R: torch.Tensor, X: torch.Tensor, lr: float, kappa: float) -> torch.Tensor:
-    """One DBP step ``R - lr [(1 - kappa) C R + kappa diag(v) R]`` from the second moment ``X``.
+def decorrelation_update(R: torch.Tensor, XR: torch.Tensor, diag_X: torch.Tensor, lr: float,
+                         kappa: float) -> torch.Tensor:
+    """One DBP step, ``R - lr [(1 - kappa) C R + kappa diag(v) R]`` with ``C = X - diag(X)`` and
+    ``v = diag(X) - 1``, from ``X R`` and ``diag(X)`` (``X = z^T z / n``, uncentred):
+
+        G R = (1 - kappa) (X R - diag(X) R) + kappa diag(diag(X) - 1) R
+
+    Taking ``X R`` rather than ``X`` lets the caller choose the cheaper product order,
+    ``(z^T z) R`` (n d^2 + d^3) or ``z^T (z R)`` (2 n d^2, cheaper when n < d).
 
     Args:
         R: decorrelation matrix (d, d), fp32.
-        X: uncentred second moment ``z^T z / n`` of the decorrelated input (d, d).
+        XR: ``X R`` (d, d).
+        diag_X: ``diag(X)``, the mean of ``z^2`` per feature (d,).
         lr: decorrelation learning rate eta.
         kappa: whitening mix in [0, 1].
 
     Returns:
         The updated R (a new tensor).
     """
-    diag = torch.diagonal(X)
-    # G = (1 - kappa) (X - diag X) + kappa diag(diag X - 1)
-    G = X * (1. - kappa)
-    G.diagonal().copy_(kappa * (diag - 1.))
-    return R - lr * (G @ R)
+    row_scale = kappa * (diag_X - 1.) - (1. - kappa) * diag_X  # diag terms of G, per row of R
+    return R - lr * ((1. - kappa) * XR + row_scale[:, None] * R)
 
 
 def fold_weight(weight: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
@@ -111,16 +136,8 @@ def select_layers(model: nn.Module,
     ``attn.proj``, ``mlp.fc1``, ``mlp.fc2``), and nothing in the decoder (``neck``) or ``head``.
     Add ``'Conv2d'`` to also decorrelate the patch embedding.
     """
-    if isinstance(include, str) or isinstance(exclude, str) or isinstance(layer_types, str):
-        raise TypeError('DBP: include, exclude and layer_types must be lists of strings, e.g. '
-                        "include=['^backbone\\\\.'], not a single string.")
-    unknown = [t for t in layer_types if t not in LAYER_TYPES]
-    if unknown or not layer_types:
-        raise ValueError(f'DBP: layer_types must be a non-empty subset of {sorted(LAYER_TYPES)}, '
-                         f'got {list(layer_types)}.')
+    inc, exc = check_patterns(include, exclude, layer_types)
     types = tuple(LAYER_TYPES[t] for t in layer_types)
-    inc = [re.compile(p) for p in include]
-    exc = [re.compile(p) for p in exclude]
     selected, candidates = [], []
     for name, module in model.named_modules():
         if not isinstance(module, types):
@@ -173,11 +190,19 @@ class DecorrelatedLayer:
         return w @ R
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``W (R x) + b``. Fused, ``F.linear(x, W R, b)``, when the input has at least
+        ``d_out`` rows (always the case in real training: forming ``W R`` and its backward cost
+        ``2 d_out d_in^2`` against ``2 rows d_in^2`` for ``R x``); explicit, ``F.linear(R x, W,
+        b)``, for smaller inputs. Both compute the same function and gradients."""
         if self.module.training and torch.is_grad_enabled():
             self.record(x)
         if self.is_conv:
             return self.module._conv_forward(x, self.fused_weight(), self.module.bias)
-        return F.linear(x, self.fused_weight(), self.module.bias)
+        w = self.module.weight
+        if x.numel() // self.dim >= w.shape[0]:
+            return F.linear(x, self.fused_weight(), self.module.bias)
+        R = self.R if self.R.dtype == w.dtype else self.R.to(w.dtype)
+        return F.linear(F.linear(x, R), w, self.module.bias)
 
     @torch.no_grad()
     def record(self, x: torch.Tensor) -> None:
@@ -194,30 +219,43 @@ class DecorrelatedLayer:
             k = max(1, int(round(n * frac)))
             idx = torch.randint(n, (k, ), device=rows.device, generator=self.owner.generator(rows.device))
             rows = rows[idx]
-        with torch.autocast(device_type=rows.device.type, enabled=False):
+        with torch.autocast(device_type=rows.device.type, enabled=False), \
+                cuda_tf32(self.owner.stats_tf32):
             self.samples.append(rows.to(self.R.dtype) @ self.R.T)
 
     # -- statistics and update ----------------------------------------------------------
-    def local_stats(self) -> torch.Tensor:
-        """Flat ``[z^T z (d*d), sum z (d), n (1)]`` of this rank's pending samples."""
+    def local_stats(self, with_X: bool = False) -> torch.Tensor:
+        """Flat ``[z^T z R (d*d), sum z^2 (d), sum z (d), n (1)]`` of this rank's pending
+        samples, plus ``z^T z`` (d*d) with ``with_X`` (for the correlation log). ``z^T z R`` is
+        formed in the cheaper order for this rank's number of rows."""
         d = self.dim
-        if self.samples:
-            z = torch.cat(self.samples) if len(self.samples) > 1 else self.samples[0]
-            n = z.new_full((1, ), float(z.shape[0]))  # a fill kernel: no host-to-device copy
-            return torch.cat([(z.T @ z).flatten(), z.sum(0), n])
-        return self.R.new_zeros(d * d + d + 1)
+        size = d * d + 2 * d + 1 + (d * d if with_X else 0)
+        if not self.samples:
+            return self.R.new_zeros(size)
+        z = torch.cat(self.samples) if len(self.samples) > 1 else self.samples[0]
+        n = z.shape[0]
+        X = z.T @ z if with_X or n >= d else None
+        P = X @ self.R if n >= d else z.T @ (z @ self.R)
+        parts = [P.flatten(), (z * z).sum(0), z.sum(0),
+                 z.new_full((1, ), float(n))]  # a fill kernel: no host-to-device copy
+        if with_X:
+            parts.append(X.flatten())
+        return torch.cat(parts)
 
     def apply_stats(self, flat: torch.Tensor, lr: float, kappa: float, max_norm: float,
                     keep_stats: bool = False) -> None:
         """Update R from (all-reduced) flat statistics; n = 0 rows leave R unchanged. With
-        ``keep_stats`` the statistics stay referenced for :meth:`Decorrelator.correlations`
-        (otherwise they are freed at once, so DBP holds no d x d tensor besides R)."""
+        ``keep_stats`` (the flat vector then ends with ``z^T z``) the statistics stay referenced
+        for :meth:`Decorrelator.correlations`; otherwise they are freed at once, so DBP holds no
+        d x d tensor besides R between steps."""
         d = self.dim
-        zz, zsum, n = flat[:d * d].view(d, d), flat[d * d:d * d + d], flat[-1]
-        X = zz / n.clamp(min=1)
-        new_R = decorrelation_update(self.R, X, lr, kappa)
+        P = flat[:d * d].view(d, d)
+        z2sum, zsum, n = flat[d * d:d * d + d], flat[d * d + d:d * d + 2 * d], flat[d * d + 2 * d]
+        count = n.clamp(min=1)
+        new_R = decorrelation_update(self.R, P / count, z2sum / count, lr, kappa)
         self.R = torch.where(n > 0, new_R, self.R)
-        self.last_stats = (zsum, zz, n) if keep_stats else None
+        self.last_stats = ((zsum, flat[d * d + 2 * d + 1:].view(d, d), n)
+                           if keep_stats else None)
         self.samples = []
         self.norm = torch.linalg.matrix_norm(self.R) / math.sqrt(d)
         self.bad |= ~torch.isfinite(self.norm) | (self.norm > max_norm)
@@ -238,18 +276,25 @@ class Decorrelator:
             ``(seed, rank, number of updates)`` after every update so resumed and distributed
             runs sample reproducibly.
         dtype (torch.dtype): dtype of R and of the statistics. Defaults to float32.
+        stats_tf32 (bool): On Ampere+ GPUs, let the fp32 statistics and update matmuls (``R x``
+            on the sub-sample, ``z^T z``, ``G R``) use TF32 tensor cores: R and the statistics
+            stay fp32 tensors, the products lose precision to ~1e-3 relative, far below the
+            sampling noise of the statistics, and these matmuls run several times faster than
+            in full fp32. No effect on CPU. Defaults to True.
     """
 
     def __init__(self, model: nn.Module, decor_lr: float, kappa: float = 0., sample_frac: float = 0.1,
                  include: Sequence[str] = DEFAULT_INCLUDE, exclude: Sequence[str] = (),
                  layer_types: Sequence[str] = ('Linear', ), max_r_norm: float = 100.,
-                 seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
+                 seed: int = 0, dtype: torch.dtype = torch.float32,
+                 stats_tf32: bool = True) -> None:
         check_hparams(decor_lr, kappa, sample_frac, max_r_norm)
         self.decor_lr = float(decor_lr)
         self.kappa = float(kappa)
         self.sample_frac = float(sample_frac)
         self.max_r_norm = float(max_r_norm)
         self.seed = int(seed)
+        self.stats_tf32 = bool(stats_tf32)
         self.num_updates = 0
         self._generators: Dict[torch.device, torch.Generator] = {}
         self.layers: 'OrderedDict[str, DecorrelatedLayer]' = OrderedDict()
@@ -286,10 +331,11 @@ class Decorrelator:
         for layer in self.layers.values():
             if not distributed and not layer.samples:
                 continue  # layer unused this step (a host-side list check, no sync)
-            flat = layer.local_stats()
-            if distributed:
-                dist.all_reduce(flat)
-            layer.apply_stats(flat, self.decor_lr, self.kappa, self.max_r_norm, keep_stats)
+            with cuda_tf32(self.stats_tf32):
+                flat = layer.local_stats(with_X=keep_stats)
+                if distributed:
+                    dist.all_reduce(flat)
+                layer.apply_stats(flat, self.decor_lr, self.kappa, self.max_r_norm, keep_stats)
         self.num_updates += 1
         for g in self._generators.values():
             g.manual_seed(self._step_seed())
@@ -372,6 +418,26 @@ class Decorrelator:
         self.seed = int(state.get('seed', self.seed))
         for g in self._generators.values():
             g.manual_seed(self._step_seed())
+
+
+def check_patterns(include: Sequence[str], exclude: Sequence[str],
+                   layer_types: Sequence[str]) -> Tuple[list, list]:
+    """Validate the layer-selection arguments; returns the compiled include/exclude regexes."""
+    if isinstance(include, str) or isinstance(exclude, str) or isinstance(layer_types, str):
+        raise TypeError('DBP: include, exclude and layer_types must be lists of strings, e.g. '
+                        "include=['^backbone\\\\.'], not a single string.")
+    unknown = [t for t in layer_types if t not in LAYER_TYPES]
+    if unknown or not layer_types:
+        raise ValueError(f'DBP: layer_types must be a non-empty subset of {sorted(LAYER_TYPES)}, '
+                         f'got {list(layer_types)}.')
+    compiled = []
+    for name, patterns in (('include', include), ('exclude', exclude)):
+        try:
+            compiled.append([re.compile(p) for p in patterns])
+        except (re.error, TypeError) as e:
+            raise ValueError(f'DBP: {name} must be a list of regular expressions; {patterns!r} '
+                             f'is not ({e}).') from None
+    return compiled[0], compiled[1]
 
 
 def check_hparams(decor_lr: float, kappa: float, sample_frac: float, max_r_norm: float) -> None:

@@ -75,6 +75,8 @@ def test_config_keys_go_to_the_inner_wrapper_and_bad_configs_fail():
         DBPOptimWrapper(opt, kappa=-0.1)
     with pytest.raises(ValueError, match='log_interval must be an int'):
         DBPOptimWrapper(opt, log_interval=-1)
+    with pytest.raises(ValueError, match='include must be a list of regular expressions'):
+        DBPOptimWrapper(opt, include=['(('])  # found when the config is built, not at iteration 1
     w = DBPOptimWrapper(opt)
     with pytest.raises(RuntimeError, match='never given the model'):
         w.update_params(model(torch.randn(2, 3, 8, 8)).sum())

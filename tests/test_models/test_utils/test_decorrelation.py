@@ -36,10 +36,11 @@ def mean_abs_offdiag_corr(z):
     return ((c.abs().sum() - c.diagonal().abs().sum()) / (d * (d - 1))).item()
 
 
-def test_identity_R_forward_equals_plain_linear_exactly():
+@pytest.mark.parametrize('rows', [28, 3])  # fused path (rows >= d_out) and explicit path
+def test_identity_R_forward_equals_plain_linear_exactly(rows):
     torch.manual_seed(0)
     plain = nn.Linear(16, 8)
-    x = torch.randn(4, 7, 16)
+    x = torch.randn(rows, 16)
     expected = plain(x)  # before attaching: nn.Linear's own forward
 
     holder = nn.Module()
@@ -52,9 +53,10 @@ def test_identity_R_forward_equals_plain_linear_exactly():
     assert torch.equal(plain(x), expected)
 
 
-def test_fused_forward_and_grads_match_explicit_reference_fp64():
+@pytest.mark.parametrize('d_out', [4, 20])  # 15 rows: fused W R path, then the explicit W (R x) path
+def test_fused_forward_and_grads_match_explicit_reference_fp64(d_out):
     torch.manual_seed(0)
-    lin = nn.Linear(6, 4).double()
+    lin = nn.Linear(6, d_out).double()
     holder = nn.Module()
     holder.backbone = lin
     dec = Decorrelator(holder, decor_lr=0., sample_frac=1.0, include=['^backbone$'],
@@ -69,13 +71,13 @@ def test_fused_forward_and_grads_match_explicit_reference_fp64():
     # naive reference: z = R x per token, y = W z + b, written out per row
     rows = x.detach().reshape(-1, 6)
     z_ref = torch.stack([R @ r for r in rows])
-    y_ref = torch.stack([W @ z + b for z in z_ref]).reshape(3, 5, 4)
+    y_ref = torch.stack([W @ z + b for z in z_ref]).reshape(3, 5, d_out)
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
 
     # gradients of L = sum(y * G): dL/dW = sum_n g_n z_n^T, dL/dx_n = R^T W^T g_n
-    G = torch.randn(3, 5, 4, dtype=torch.float64)
+    G = torch.randn(3, 5, d_out, dtype=torch.float64)
     (y * G).sum().backward()
-    g_rows = G.reshape(-1, 4)
+    g_rows = G.reshape(-1, d_out)
     dW_ref = sum(torch.outer(g, z) for g, z in zip(g_rows, z_ref))
     dx_ref = torch.stack([R.T @ (W.T @ g) for g in g_rows]).reshape(3, 5, 6)
     torch.testing.assert_close(lin.weight.grad, dW_ref, rtol=1e-12, atol=1e-12)
@@ -105,16 +107,42 @@ def test_fused_conv_patch_embedding_matches_explicit_reference_fp64():
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
 
 
+def explicit_update(R, z, lr, kappa):
+    """The paper's rule written out: X, C, v, then R - lr [(1 - k) C R + k diag(v) R]."""
+    n = z.shape[0]
+    X = z.T @ z / n
+    C = X - torch.diag(torch.diagonal(X))
+    v = (z**2 - 1).mean(0)
+    return R - lr * ((1 - kappa) * C @ R + kappa * torch.diag(v) @ R)
+
+
 def test_update_rule_matches_equation():
     torch.manual_seed(0)
     d, n, lr, kappa = 5, 40, 0.1, 0.3
     R = random_near_identity(d)
     z = torch.randn(n, d, dtype=torch.float64)
     X = z.T @ z / n
-    C = X - torch.diag(torch.diagonal(X))
-    v = (z**2 - 1).mean(0)
-    expected = R - lr * ((1 - kappa) * C @ R + kappa * torch.diag(v) @ R)
-    torch.testing.assert_close(decorrelation_update(R, X, lr, kappa), expected)
+    torch.testing.assert_close(decorrelation_update(R, X @ R, torch.diagonal(X), lr, kappa),
+                               explicit_update(R, z, lr, kappa))
+
+
+@pytest.mark.parametrize('rows', [3, 40])  # fewer / more sampled rows than d: both product orders
+def test_layer_update_from_recorded_samples_matches_equation(rows):
+    torch.manual_seed(0)
+    d, lr, kappa = 6, 0.1, 0.3
+    lin = nn.Linear(d, 4).double()
+    holder = nn.Module()
+    holder.backbone = lin
+    dec = Decorrelator(holder, decor_lr=lr, kappa=kappa, sample_frac=1.0, include=['^backbone$'],
+                       dtype=torch.float64)
+    R = random_near_identity(d)
+    dec.layers['backbone'].R = R.clone()
+    x1, x2 = torch.randn(rows, d, dtype=torch.float64), torch.randn(2, d, dtype=torch.float64)
+    lin(x1).sum().backward()  # two forwards in one step (e.g. accumulation): pooled
+    lin(x2).sum().backward()
+    dec.update()
+    z = torch.cat([x1, x2]) @ R.T
+    torch.testing.assert_close(dec.layers['backbone'].R, explicit_update(R, z, lr, kappa))
 
 
 def _train_decorrelation(kappa, steps, lr, seed=0):
