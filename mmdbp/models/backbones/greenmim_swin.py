@@ -32,6 +32,7 @@ from ..utils.group_window_attention import GreenMIMSwinBlock
 from ..utils.masking import num_kept
 from ..utils.sparse_patch_merging import SparsePatchMerging
 from ..utils.sparse_swin_layout import SparseSwinLayout, StageLayout, build_sparse_swin_layout
+from ..utils.window_grouping import to_device_async
 
 __all__ = ['GreenMIMSwinStage', 'GreenMIMSwin']
 
@@ -298,5 +299,5 @@ class GreenMIMSwin(BaseModule):
         if dense:
             return tuple(outs)
         x = getattr(self, f'norm{self.num_layers - 1}')(x)
-        mask = unit_mask.flatten(1).expand(B, -1).to(x.device, torch.float32)
+        mask = to_device_async(unit_mask.flatten(1).float(), x.device).expand(B, -1)
         return x, mask

@@ -17,7 +17,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
-from .window_grouping import WindowGroups, _to_device, group_windows
+from .window_grouping import WindowGroups, group_windows, to_device_async
 
 __all__ = ['TokenGather', 'StageLayout', 'SparseSwinLayout', 'build_sparse_swin_layout']
 
@@ -117,7 +117,7 @@ def build_sparse_swin_layout(unit_mask: torch.Tensor, windows: Sequence[Tuple[in
     embed_index = (c0[..., 0] * W0 + c0[..., 1]).unsqueeze(-1)  # Bm, N0, 1
     if not shared:
         embed_index = embed_index + _flat_offsets(Bm, H0 * W0)
-    embed = TokenGather(_to_device(embed_index[0] if shared else embed_index, device), shared)
+    embed = TokenGather(to_device_async(embed_index[0] if shared else embed_index, device), shared)
 
     stages = []
     for i, (window_size, shift_size) in enumerate(windows):
@@ -138,6 +138,6 @@ def build_sparse_swin_layout(unit_mask: torch.Tensor, windows: Sequence[Tuple[in
             cols = 2 * nxt[..., 1:] + torch.tensor([0, 1, 0, 1])
             index = position[b.unsqueeze(-1), rows, cols]
             assert (index >= 0).all(), 'a merged neighbourhood is partly masked'
-            children = TokenGather(_to_device(index[0] if shared else index, device), shared)
+            children = TokenGather(to_device_async(index[0] if shared else index, device), shared)
         stages.append(StageLayout(hw, coords[i], (regular, shifted), children))
     return SparseSwinLayout(embed, stages)

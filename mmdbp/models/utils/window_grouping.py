@@ -31,7 +31,8 @@ import torch
 
 from .window_packing import WindowPacking, optimal_window_packing
 
-__all__ = ['window_index', 'WindowGroups', 'TokenPacking', 'pack_tokens', 'group_windows']
+__all__ = ['window_index', 'WindowGroups', 'TokenPacking', 'pack_tokens', 'group_windows',
+           'to_device_async']
 
 
 def window_index(coords: torch.Tensor, window_size: int, shift_size: int,
@@ -100,7 +101,7 @@ class WindowGroups(NamedTuple):
         return self.num_groups * self.group_size
 
 
-def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+def to_device_async(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Host -> device copy that does not wait for the device queue (pinned memory on CUDA)."""
     device = torch.device(device)
     if device.type == 'cuda':
@@ -192,7 +193,7 @@ def group_windows(coords: torch.Tensor, hw_shape: Tuple[int, int], window_size: 
     S, G = host.packing.group_size, host.packing.num_groups
     # Pairwise (G, S, S) tensors are built where they are used: the host sends O(G*S) integers.
     slot_token, token_slot, slot_window, slot_key = (
-        _to_device(t, device) for t in host[:4])
+        to_device_async(t, device) for t in host[:4])
     slot_window = slot_window.view(G, S)
     allowed = slot_window.unsqueeze(2) == slot_window.unsqueeze(1)  # G, S, S
     # (dr + M - 1)(2M - 1) + (dc + M - 1) = key_i - key_j + (M - 1) * 2M with
