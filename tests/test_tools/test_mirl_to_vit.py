@@ -66,8 +66,8 @@ def test_mmseg_vit_strict_and_same_features(mirl_ckpt, tmp_path):
     load_tool().main([src, dst, '--target', 'mmseg', '--num-heads', '3'])
     ckpt = torch.load(dst, map_location='cpu')
     vit = VisionTransformer(img_size=32, patch_size=8, embed_dims=24, num_layers=6, num_heads=3,
-                            mlp_ratio=4, qkv_bias=True, patch_bias=True, final_norm=True, out_indices=5,
-                            norm_cfg=dict(type='LN', eps=1e-6))
+                            mlp_ratio=4, qkv_bias=True, patch_bias=True, final_norm=True,
+                            out_indices=5, norm_cfg=dict(type='LN', eps=1e-6))
     vit.eval()  # mmseg's ViT.train() returns None
     vit.load_state_dict(ckpt['state_dict'], strict=True)
     x = torch.randn(2, 3, 32, 32)

@@ -2,14 +2,17 @@
 
 Drops everything but the encoder (the S decoders, the segment LayerNorms and the ``low_feat``
 LayerNorm), folds the decorrelation matrices of a DBP run into the weights (``W <- W R``, when the
-checkpoint holds ``optimizer['dbp']``, see ``DBPOptimWrapper``) and renames the encoder to the layout of mmpretrain's or mmseg's
-``VisionTransformer`` (``mmdbp.models.utils.convert_vit``). The architecture of the encoder is
-written into the checkpoint's ``meta['arch']`` and printed, ready to paste as the custom
-``arch`` dict of the host backbone, e.g. for ViT-S-54::
+checkpoint holds ``optimizer['dbp']``, see ``DBPOptimWrapper``) and renames the encoder to the
+layout of mmpretrain's or mmseg's ``VisionTransformer`` (``mmdbp.models.utils.convert_vit``).
+The architecture of the encoder is written into the checkpoint's ``meta['arch']`` and printed,
+ready to paste as the custom ``arch`` dict of the host backbone, e.g. for ViT-S-54::
 
     backbone=dict(type='VisionTransformer', arch=dict(embed_dims=384, num_layers=54,
                   num_heads=12, feedforward_channels=1536), patch_size=16,
                   init_cfg=dict(type='Pretrained', checkpoint='mirl_vit-s54_mmpretrain.pth'))
+
+For mmseg's ``VisionTransformer`` set ``patch_bias=True`` and ``norm_cfg=dict(type='LN',
+eps=1e-6)`` (``mmdbp.models.utils.ckpt_convert.MMSEG_VIT_KWARGS``; mmseg's defaults differ).
 
 Usage::
 

@@ -22,7 +22,8 @@ model = dict(
         final_norm=False,
         init_cfg=dict(
             type='Pretrained', prefix='backbone.',
-            checkpoint='work_dirs/mirl_vit-demo-d12-p4_1xb32-coslr-50e_demo-in1k-32px/epoch_50.pth')),
+            checkpoint='work_dirs/mirl_vit-demo-d12-p4_1xb32-coslr-50e_demo-in1k-32px/'
+            'epoch_50.pth')),
     neck=None,
     head=dict(
         type='LinearClsHead',
