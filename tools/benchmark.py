@@ -159,6 +159,8 @@ def main(argv=None):
         b = report['results'][1]
         msg += (f' | baseline {b["images_per_s"]:.1f} img/s, peak {b["peak_mem_mib"]:.0f} MiB'
                 f' | speed ratio {t["speed_ratio_vs_baseline"]:.3f}x')
+        if 'cpu_time_ratio_vs_baseline' in t:
+            msg += f' (CPU time {t["cpu_time_ratio_vs_baseline"]:.3f}x)'
         if 'mem_ratio_vs_baseline' in t:
             msg += f', memory ratio {t["mem_ratio_vs_baseline"]:.3f}x'
     print(msg)

@@ -14,12 +14,12 @@ What one measurement does (:func:`benchmark_configs`):
    model gets are exactly those of real training. The batch is moved to the device once; every
    step then runs the model's own ``train_step`` (data preprocessor, forward, loss, backward,
    optimiser step: the runner's iteration minus data loading and logging) or ``test_step``.
-4. Count the FLOPs of one step with :class:`torch.utils.flop_counter.FlopCounterMode`
+4. Count the FLOPs of one (eager) step with :class:`torch.utils.flop_counter.FlopCounterMode`
    (forward + backward for training; matmuls, convolutions and attention, including the CPU
    flash-attention kernels registered below), optionally ``torch.compile`` the step function as
-   mmengine's ``compile=True`` does, warm up, then time ``iters`` steps between device
-   synchronisations, ``rounds`` times; with a baseline the rounds of the two models alternate,
-   so both see the same machine state.
+   mmengine's ``compile=True`` does, run the CPU memory step (5.), warm up, then time ``iters``
+   steps between device synchronisations, ``rounds`` times; with a baseline the rounds of the
+   two models alternate, so both see the same machine state.
 5. Peak tensor memory of the model (weights, gradients, optimiser state, activations, the
    batch): on CUDA ``max_memory_allocated`` over build, FLOP step and warm-up, minus what was
    allocated before the build; on CPU the distinct tensor storages alive between steps plus the
@@ -37,7 +37,7 @@ import re
 import statistics
 import subprocess
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -438,14 +438,16 @@ class StepRunner:
             resident.append(list(self.optim_wrapper.optimizer.state.values()))
         return tensor_bytes(*resident) + cpu_step_peak_bytes(self.step_fn)
 
-    def time_steps(self, iters: int) -> float:
-        """Seconds for ``iters`` steps, between device synchronisations."""
+    def time_steps(self, iters: int) -> Tuple[float, float]:
+        """Wall-clock and process CPU seconds for ``iters`` steps, between device
+        synchronisations. (On a CPU shared with other jobs the CPU time is the steadier
+        measure of the work done; on a GPU only the wall-clock time means anything.)"""
         synchronize(self.device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(iters):
             self.step_fn()
         synchronize(self.device)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu_start
 
 
 # --------------------------------------------------------------------------------------------
@@ -511,15 +513,15 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
         runner = StepRunner(cfg, batch_size, mode, device, _amp_dtype(cfg, amp, mode),
                             spec.get('compile', False), src_size, seed)
         n_flops = runner.count_flops() if flops else None
+        # CPU: the profiled memory step runs before the warm-up, so that a recompilation it may
+        # cause (profiling changes the compiled step's guards) happens before the timed rounds
+        cpu_peak = None if cuda else runner.cpu_peak_memory()
         start = time.perf_counter()
         for _ in range(warmup):
             runner.step_fn()
         synchronize(device)
         warmup_s = time.perf_counter() - start
-        if cuda:
-            peak = torch.cuda.max_memory_allocated(device) - cuda_base
-        else:
-            peak = runner.cpu_peak_memory()
+        peak = torch.cuda.max_memory_allocated(device) - cuda_base if cuda else cpu_peak
         log(f'[benchmark] {spec["name"]}: built {type(runner.model).__name__} '
             f'({runner.num_params / 1e6:.2f} M params), warm-up {warmup_s:.1f}s, '
             f'peak {peak / 2**20:.0f} MiB')
@@ -530,10 +532,12 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
             precision=_precision_label(cfg, mode, amp), compile=bool(spec.get('compile')),
             fused=(cfg.optim_wrapper.get('optimizer', {}).get('fused', False)
                    if mode == 'train' else None),
-            flops_per_step=n_flops, peak_mem_mib=peak / 2**20, round_s=[]))
+            flops_per_step=n_flops, peak_mem_mib=peak / 2**20, round_s=[], round_cpu_s=[]))
     for r in range(rounds):
         for runner, res in zip(runners, results):
-            res['round_s'].append(runner.time_steps(iters))
+            wall, cpu = runner.time_steps(iters)
+            res['round_s'].append(wall)
+            res['round_cpu_s'].append(cpu)
         log(f'[benchmark] round {r + 1}/{rounds}: ' + ', '.join(
             f'{res["name"]} {batch_size * iters / res["round_s"][-1]:.1f} img/s'
             for res in results))
@@ -544,9 +548,14 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
                                        batch_size * iters / min(res['round_s'])],
                    tflops=(res['flops_per_step'] / step_s / 1e12
                            if res['flops_per_step'] else None))
+        if not device.startswith('cuda'):
+            res['images_per_cpu_s'] = batch_size * iters / statistics.median(res['round_cpu_s'])
     target = results[0]
     for other in results[1:]:
         target[f'speed_ratio_vs_{other["name"]}'] = target['images_per_s'] / other['images_per_s']
+        if 'images_per_cpu_s' in target:
+            target[f'cpu_time_ratio_vs_{other["name"]}'] = \
+                target['images_per_cpu_s'] / other['images_per_cpu_s']
         if other['peak_mem_mib'] > 0:
             target[f'mem_ratio_vs_{other["name"]}'] = target['peak_mem_mib'] / other['peak_mem_mib']
     return dict(
@@ -584,9 +593,11 @@ def markdown_row(report: Dict[str, Any], workload: str) -> str:
     if b is None:
         cells += ['-', '-', '-', '-', '-']
     else:
+        ratio = f'**{t["images_per_s"] / b["images_per_s"]:.2f}x**'
+        if 'images_per_cpu_s' in t:  # CPU rows: the CPU-time ratio too
+            ratio += f' (CPU time {t["images_per_cpu_s"] / b["images_per_cpu_s"]:.2f}x)'
         cells += [config_label(b['config']), f'{b["images_per_s"]:.1f}',
-                  f'{b["peak_mem_mib"]:.0f}',
-                  f'**{t["images_per_s"] / b["images_per_s"]:.2f}x**',
+                  f'{b["peak_mem_mib"]:.0f}', ratio,
                   (f'{t["peak_mem_mib"] / b["peak_mem_mib"]:.2f}x'
                    if b['peak_mem_mib'] > 0 else '-')]
     cells.append(report['commit'])

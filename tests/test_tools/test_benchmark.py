@@ -221,6 +221,8 @@ def test_cli_fast_mae_vs_mmpretrain_mae(tmp_path, monkeypatch):
     assert len(t['round_s']) == 2 and t['peak_mem_mib'] > 0
     assert t['images_per_s'] == pytest.approx(2 / (sum(t['round_s']) / 2))  # median of 2
     assert t['speed_ratio_vs_baseline'] == pytest.approx(t['images_per_s'] / b['images_per_s'])
+    assert t['cpu_time_ratio_vs_baseline'] == pytest.approx(
+        (2 / (sum(t['round_cpu_s']) / 2)) / (2 / (sum(b['round_cpu_s']) / 2)))
     row = [ln for ln in md.read_text().splitlines() if ln.startswith('|')][-1]
     assert row.startswith('| ') and '| tiny-mae-test |' in row and '| train | 2 | bf16 |' in row
 
