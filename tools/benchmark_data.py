@@ -5,7 +5,8 @@ by reading ``dataset[i]`` in the main process (file read, JPEG decode, every tra
 per CPU second of the process (what a worker with a core of its own achieves, even on a machine
 shared with other jobs) and per wall-clock second;
 then the same dataset is read through ``torch.utils.data.DataLoader`` with each ``--workers``
-count and the config's collate function. ``workers needed = ceil(step rate / per-worker CPU-time rate)``,
+count and the config's collate function.
+``workers needed = ceil(step rate / per-worker CPU-time rate)``,
 reported for the step rates in ``--rates`` (default: issue 9's measured mmpretrain MAE ViT-B/16
 and ViT-L/16 rates on an H100 and their 1.3x targets; for the ADE20K pipelines illustrative
 UPerNet rates of 20/40/80 img/s per GPU).
@@ -35,7 +36,6 @@ Examples::
 """
 import argparse
 import copy
-import functools
 import json
 import math
 import os
@@ -52,7 +52,8 @@ sys.path.insert(0, ROOT)
 from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
-from mmdbp.utils.benchmark import append_markdown_row, device_name, git_commit  # noqa: E402
+from mmdbp.utils.benchmark import (append_markdown_row, build_collate_fn, device_name,  # noqa: E402
+                                   git_commit)
 
 # Step rates (img/s) the loaders must feed. Pre-training: issue 9's mmpretrain MAE ViT-L/16 and
 # ViT-B/16 rates on an H100 (bf16, batch 256) and the fast path's 1.3x targets. Segmentation:
@@ -145,15 +146,13 @@ def per_worker_rate(dataset, samples: int):
 
 def loader_rate(dataset, cfg: Config, scope: str, workers: int, batch: int, samples: int) -> float:
     """Images/s through a DataLoader with ``workers`` processes (first batch not timed)."""
-    from mmengine.registry import FUNCTIONS
-    collate_cfg = copy.deepcopy(cfg.train_dataloader.get('collate_fn', dict(type='pseudo_collate')))
     with DefaultScope.overwrite_default_scope(scope):
-        collate = FUNCTIONS.get(collate_cfg.pop('type'))
+        collate = build_collate_fn(cfg.train_dataloader)
     num_batches = max(2, math.ceil(samples / batch)) + 1
     indices = [i % len(dataset) for i in range(num_batches * batch)]
     loader = torch.utils.data.DataLoader(
         torch.utils.data.Subset(dataset, indices), batch_size=batch, num_workers=workers,
-        collate_fn=functools.partial(collate, **collate_cfg), shuffle=False,
+        collate_fn=collate, shuffle=False,
         persistent_workers=False, prefetch_factor=4 if workers else None)
     it = iter(loader)
     next(it)  # worker start-up and the first batch are not timed
@@ -176,7 +175,8 @@ def main(argv=None):
             _generate(spec, data_root, args.num_images)
         name, scope, size = args.pipeline, spec['scope'], spec['img_size']
     else:
-        cfg_path, data_root, name, size = args.config, args.data_root, osp.basename(args.config), None
+        cfg_path, data_root, size = args.config, args.data_root, None
+        name = osp.basename(args.config)
         scope = None
     cfg = Config.fromfile(cfg_path)
     scope = scope or cfg.get('default_scope', 'mmpretrain')
@@ -204,7 +204,8 @@ def main(argv=None):
                   workers_needed=needed, commit=git_commit(ROOT))
     print('[benchmark_data] workers needed: ' +
           ', '.join(f'{n} for {r} img/s' for r, n in needed.items()))
-    out = args.out or osp.join('work_dirs', 'benchmark', f'data_{name}_{time.strftime("%Y%m%d_%H%M%S")}.json')
+    stamp = time.strftime('%Y%m%d_%H%M%S')
+    out = args.out or osp.join('work_dirs', 'benchmark', f'data_{name}_{stamp}.json')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     with open(out, 'w') as f:
         json.dump(report, f, indent=2)

@@ -34,7 +34,8 @@ MAE_L = 'configs/mae/mae_fast-vit-large-p16_8xb512-amp-coslr-300e_in1k.py'
 DBP_MAE_B = 'configs/dbp_mae/dbp-mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k.py'  # MAE_B + DBP
 MMPRETRAIN_MAE_B = 'mmpretrain::mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'
 MMPRETRAIN_MAE_L = 'mmpretrain::mae/mae_vit-large-p16_8xb512-amp-coslr-300e_in1k.py'
-MMPRETRAIN_SIMMIM_B_192 = 'mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'
+MMPRETRAIN_SIMMIM_B_192 = \
+    'mmpretrain::simmim/simmim_swin-base-w6_8xb256-amp-coslr-100e_in1k-192px.py'
 MMPRETRAIN_SIMMIM_L_192 = \
     'mmpretrain::simmim/simmim_swin-large-w12_16xb128-amp-coslr-800e_in1k-192px.py'
 

@@ -1,4 +1,4 @@
-"""Measure training steps and inference of any OpenMMLab config: the engine of ``tools/benchmark.py``.
+"""Time training steps and inference of any OpenMMLab config (engine of ``tools/benchmark.py``).
 
 What one measurement does (:func:`benchmark_configs`):
 
@@ -30,6 +30,7 @@ What one measurement does (:func:`benchmark_configs`):
 import contextlib
 import copy
 import datetime
+import functools
 import os
 import os.path as osp
 import platform
@@ -213,7 +214,6 @@ def synthetic_batch(cfg: Config, batch_size: int, mode: str = 'train',
                     src_size: Optional[int] = None, seed: int = 0) -> dict:
     """A collated batch from the config's pipeline applied to random images (see module doc)."""
     from mmengine.dataset import Compose
-    from mmengine.registry import FUNCTIONS
     dl_key = 'train_dataloader' if mode == 'train' else (
         'test_dataloader' if cfg.get('test_dataloader') else 'val_dataloader')
     dl_cfg = cfg.get(dl_key)
@@ -247,12 +247,19 @@ def synthetic_batch(cfg: Config, batch_size: int, mode: str = 'train',
         if out is None:
             raise RuntimeError('The pipeline dropped a synthetic sample; benchmark it on data.')
         samples.append(out)
+    return build_collate_fn(dl_cfg)(samples)
+
+
+def build_collate_fn(dl_cfg: dict) -> Callable:
+    """The dataloader config's ``collate_fn`` (default ``pseudo_collate``), as the runner builds
+    it; call inside the config's default scope."""
+    from mmengine.registry import FUNCTIONS
     collate_cfg = copy.deepcopy(dl_cfg.get('collate_fn', dict(type='pseudo_collate')))
     collate_type = collate_cfg.pop('type')
     collate = FUNCTIONS.get(collate_type) if isinstance(collate_type, str) else collate_type
     if collate is None:
         raise KeyError(f'Unknown collate_fn {collate_type!r}.')
-    return collate(samples, **collate_cfg)
+    return functools.partial(collate, **collate_cfg)
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,7 +502,8 @@ def git_commit(repo: str = '.') -> str:
 
 def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mode: str = 'train',
                       device: str = 'cpu', amp: str = 'config', fused: Optional[bool] = None,
-                      warmup: int = 3, iters: int = 10, rounds: int = 3, src_size: Optional[int] = None,
+                      warmup: int = 3, iters: int = 10, rounds: int = 3,
+                      src_size: Optional[int] = None,
                       flops: bool = True, seed: int = 0,
                       log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Measure each config of ``configs`` (dicts with ``name``, ``config`` and optionally
@@ -568,8 +576,9 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
 # --------------------------------------------------------------------------------------------
 # Markdown
 # --------------------------------------------------------------------------------------------
-TABLE_HEADER = ('| date | workload | device | mode | batch | precision | img/s | peak MiB | TFLOP/s '
-                '| baseline | baseline img/s | baseline MiB | speed ratio | memory ratio | commit |\n'
+TABLE_HEADER = ('| date | workload | device | mode | batch | precision | img/s | peak MiB '
+                '| TFLOP/s | baseline | baseline img/s | baseline MiB | speed ratio '
+                '| memory ratio | commit |\n'
                 '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n')
 
 

@@ -48,7 +48,8 @@ def test_gpu_recipe_only_changes_the_step():
     gpu = Config.fromfile(osp.join(
         ROOT, 'configs/mae/mae_fast-vit-base-p16_8xb512-bf16-fused-compile-coslr-300e_in1k.py'))
     assert gpu.compile is True
-    assert gpu.optim_wrapper.type == 'AutocastOptimWrapper' and gpu.optim_wrapper.dtype == 'bfloat16'
+    assert gpu.optim_wrapper.type == 'AutocastOptimWrapper'
+    assert gpu.optim_wrapper.dtype == 'bfloat16'
     assert 'loss_scale' not in gpu.optim_wrapper
     opt = gpu.optim_wrapper.optimizer.to_dict()
     assert opt.pop('fused') is True and opt == base.optim_wrapper.optimizer.to_dict()

@@ -115,7 +115,8 @@ def test_set_amp_variants():
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
     cfg = _ow_cfg(amp_cfg)
     bm.set_amp(cfg, 'bf16', 'cuda')
-    assert cfg.optim_wrapper.type == 'AutocastOptimWrapper' and cfg.optim_wrapper.dtype == 'bfloat16'
+    assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
     assert 'loss_scale' not in cfg.optim_wrapper
     cfg = _ow_cfg(amp_cfg)
     bm.set_amp(cfg, 'fp16', 'cuda')
@@ -146,7 +147,8 @@ def test_drop_pretrained():
 def test_set_fused_optimizer():
     cfg = _ow_cfg(dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1., foreach=True)))
     bm.set_fused_optimizer(cfg, True)
-    assert cfg.optim_wrapper.optimizer.fused is True and 'foreach' not in cfg.optim_wrapper.optimizer
+    assert cfg.optim_wrapper.optimizer.fused is True
+    assert 'foreach' not in cfg.optim_wrapper.optimizer
     with pytest.raises(ValueError, match='--fused applies to AdamW/Adam/SGD'):
         bm.set_fused_optimizer(_ow_cfg(dict(optimizer=dict(type='LAMB'))), True)
 

@@ -61,7 +61,8 @@ class AutocastOptimWrapper(OptimWrapper):
                                  f'type="AmpOptimWrapper", dtype="float16".')
             dtype = getattr(torch, dtype)
         if dtype not in (torch.bfloat16, torch.float32):
-            raise ValueError(f'AutocastOptimWrapper: dtype must be bfloat16 or float32, got {dtype}.')
+            raise ValueError(
+                f'AutocastOptimWrapper: dtype must be bfloat16 or float32, got {dtype}.')
         self.cast_dtype = dtype
 
     @contextmanager

@@ -33,7 +33,8 @@ def test_bf16_step_equals_manual_autocast_step():
 
 def test_float32_disables_autocast():
     model = nn.Linear(3, 3)
-    wrapper = AutocastOptimWrapper(dtype='float32', optimizer=torch.optim.SGD(model.parameters(), 0.1))
+    wrapper = AutocastOptimWrapper(dtype='float32',
+                                   optimizer=torch.optim.SGD(model.parameters(), 0.1))
     with wrapper.optim_context(model):
         assert model(torch.randn(2, 3)).dtype == torch.float32
 

@@ -136,7 +136,8 @@ def test_bad_num_patches():
 def test_fast_mae_step_compiles_to_one_graph():
     """The `compile=True` switch only pays off without graph breaks: the whole MAE loss on the
     fast path (masking, encoder with drop path, decoder, mmpretrain's head) traces as one graph.
-    (mmpretrain's MAEViT breaks at every drop-path call: mmcv's DropPath branches on numpy rates.)"""
+    (mmpretrain's MAEViT breaks at every drop-path call: mmcv's DropPath branches on numpy
+    rates.)"""
     torch.manual_seed(0)
     model = MAE(backbone=dict(type='FastMAEViT', arch=ARCH, img_size=32, patch_size=8,
                               drop_path_rate=0.1),

@@ -35,7 +35,8 @@ def test_mmseg_gets_a_cls_slot_when_the_source_has_none():
 def test_unknown_keys_and_targets():
     sd = {'blocks.0.norm1.weight': torch.zeros(1), 'decoder.fc.weight': torch.zeros(1)}
     assert list(convert_vit(sd)) == ['layers.0.ln1.weight']
-    with pytest.raises(KeyError, match=r"No mmseg name for these ViT keys: \['decoder.fc.weight'\]"):
+    with pytest.raises(KeyError,
+                       match=r"No mmseg name for these ViT keys: \['decoder.fc.weight'\]"):
         convert_vit(sd, 'mmseg', drop_unknown=False)
     with pytest.raises(ValueError, match="target must be one of .* got 'timm'"):
         convert_vit(sd, 'timm')
