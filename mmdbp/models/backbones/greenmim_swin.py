@@ -172,7 +172,8 @@ class GreenMIMSwin(BaseModule):
             'embed_dims': self.embed_dims, 'conv_type': 'Conv2d', 'kernel_size': patch_size,
             'stride': patch_size, 'norm_cfg': dict(type='LN'), **patch_cfg})
         self.drop_after_pos = nn.Dropout(p=drop_rate)
-        dpr = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        total = sum(self.depths)
+        dpr = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear decay
         self.stages = ModuleList()
         dims = self.embed_dims
         for i, (depth, heads) in enumerate(zip(self.depths, self.num_heads)):
