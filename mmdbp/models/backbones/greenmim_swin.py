@@ -282,7 +282,13 @@ class GreenMIMSwin(BaseModule):
                              f'img_size {self.img_size}; resize the inputs or set img_size.')
         dense = mask is None or mask is False
         unit_mask = self._unit_mask(mask, B)
-        layout = self.build_layout(unit_mask, x.device)
+        if dense:  # the all-visible layout depends on nothing but the device: build it once
+            cache = self.__dict__.setdefault('_dense_layouts', {})
+            if x.device not in cache:
+                cache[x.device] = self.build_layout(unit_mask, x.device)
+            layout = cache[x.device]
+        else:
+            layout = self.build_layout(unit_mask, x.device)
 
         x, _ = self.patch_embed(x)  # B, H0*W0, C
         x = layout.embed(x).squeeze(2)  # B, N0, C
