@@ -152,3 +152,24 @@ def test_amp_flag(repo_root, tmp_path, monkeypatch):
         with pytest.raises(SystemExit, match='--amp needs a CUDA GPU'):
             train.main(argv)
         assert 'cfg' not in built
+
+
+def test_test_py_show_dir_turns_on_the_host_visualization_hook(repo_root):
+    """--show-dir enables mmpretrain's VisualizationHook and mmseg's SegVisualizationHook."""
+    import importlib.util
+
+    from mmengine.config import Config
+    spec = importlib.util.spec_from_file_location('mmdbp_test_tool', osp.join(repo_root, 'tools/test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    args = tool.parse_args(['cfg.py', 'ckpt.pth', '--show-dir', 'vis', '--interval', '3'])
+    seg = Config.fromfile(osp.join(repo_root, SEG_CFG))
+    tool.enable_visualization(seg, args)
+    assert seg.default_hooks.visualization.draw and seg.default_hooks.visualization.interval == 3
+    assert seg.visualizer.save_dir == 'vis'
+    cls = Config.fromfile(osp.join(repo_root, 'configs/_base_/default_runtime.py'))
+    tool.enable_visualization(cls, args)
+    assert cls.default_hooks.visualization.enable and cls.default_hooks.visualization.out_dir == 'vis'
+    del cls.default_hooks['visualization']
+    with pytest.raises(SystemExit, match='need a `visualization` entry'):
+        tool.enable_visualization(cls, args)
