@@ -46,9 +46,9 @@ train_cfg = dict(val_interval=10)
 
 default_hooks = dict(
     logger=dict(interval=20),
-    checkpoint=dict(interval=10, max_keep_ckpts=3, save_best='loss', rule='less'))
+    checkpoint=dict(interval=10, max_keep_ckpts=3, save_best='val_loss', rule='less'))
 custom_hooks = [
     # codecarbon's offline tracker; set the country (and region) of the machine
     dict(type='EmissionsHook', country_iso_code='NLD', interval=100),
-    dict(type='TimeToTargetHook', monitor='val/loss'),
+    dict(type='TimeToTargetHook', monitor='val/val_loss'),
 ]

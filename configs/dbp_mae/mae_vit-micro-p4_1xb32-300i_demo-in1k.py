@@ -25,8 +25,8 @@ val_cfg = dict(type='ValLossLoop', seed=0)  # MAE has no predict mode: validate 
 val_evaluator = dict(type='MeanLossMetric')
 train_cfg = dict(val_interval=20)
 
-default_hooks = dict(checkpoint=dict(save_best='loss', rule='less'))
+default_hooks = dict(checkpoint=dict(save_best='val_loss', rule='less'))
 custom_hooks = [
     dict(type='EmissionsHook', country_iso_code='NLD', interval=50, measure_power_secs=5),
-    dict(type='TimeToTargetHook', monitor='val/loss'),
+    dict(type='TimeToTargetHook', monitor='val/val_loss'),
 ]

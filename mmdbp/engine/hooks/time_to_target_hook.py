@@ -35,10 +35,10 @@ class TimeToTargetHook(Hook):
     """Track a value against wall-clock time and record when it first reaches a target.
 
     Args:
-        monitor (str): ``'val/<metric>'`` (a key of the validation metrics, e.g. ``'val/loss'``
-            from :class:`~mmdbp.evaluation.MeanLossMetric` or ``'val/mIoU'``), or
+        monitor (str): ``'val/<metric>'`` (a key of the validation metrics, e.g.
+            ``'val/val_loss'`` from :class:`~mmdbp.engine.runner.ValLossLoop` or ``'val/mIoU'``), or
             ``'train/<key>'`` (a training log value, smoothed over ``smooth_window``
-            iterations, e.g. ``'train/loss'``). Defaults to ``'val/loss'``.
+            iterations, e.g. ``'train/loss'``). Defaults to ``'val/val_loss'``.
         target (float, optional): Target value; None records the curve only.
         rule (str, optional): ``'less'`` (reached when value <= target) or ``'greater'``;
             None infers ``'greater'`` for accuracy-like names (acc, mIoU, ...) and ``'less'``
@@ -49,7 +49,7 @@ class TimeToTargetHook(Hook):
     """
     priority = 'LOW'  # after RuntimeInfoHook has put this iteration's values in the message hub
 
-    def __init__(self, monitor: str = 'val/loss', target: Optional[float] = None,
+    def __init__(self, monitor: str = 'val/val_loss', target: Optional[float] = None,
                  rule: Optional[str] = None, smooth_window: int = 50, interval: int = 50,
                  out_file: str = 'time_to_target.json') -> None:
         if not isinstance(monitor, str) or not monitor.startswith(('val/', 'train/')):

@@ -5,7 +5,9 @@ Self-supervised algorithms such as mmpretrain's ``MAE`` have no ``predict`` mode
 *validation reconstruction loss*. This loop runs the model's ``loss`` mode (data preprocessed as
 for evaluation, model in ``eval()``, no gradients) on the validation set and hands the per-batch
 losses to the evaluator; pair it with :class:`mmdbp.evaluation.MeanLossMetric`, which averages
-them over the whole (distributed) validation set::
+them over the whole (distributed) validation set. The total is reported as ``val_loss``
+(mmengine's own name for a validation loss; the training log's ``loss`` keeps its meaning),
+each loss term under its name::
 
     val_dataloader = dict(...)            # e.g. the ImageNet val split with the MAE pipeline
     val_cfg = dict(type='ValLossLoop')
@@ -70,6 +72,8 @@ class ValLossLoop(ValLoop):
             losses = module(**data, mode='loss') if isinstance(data, dict) else module(*data, mode='loss')
         _, log_vars = module.parse_losses(losses)
         inputs = data['inputs'] if isinstance(data, dict) else data[0]
-        outputs = [dict(batch_size=len(inputs), **{k: float(v) for k, v in log_vars.items()})]
+        # the total as ``val_loss`` (mmengine's name for it), the terms under their own names
+        values = {('val_loss' if k == 'loss' else k): float(v) for k, v in log_vars.items()}
+        outputs = [dict(batch_size=len(inputs), **values)]
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
         self.runner.call_hook('after_val_iter', batch_idx=idx, data_batch=data_batch, outputs=outputs)

@@ -10,10 +10,12 @@ from mmdbp.registry import METRICS
 class MeanLossMetric(BaseMetric):
     """Average the losses that :class:`mmdbp.engine.runner.ValLossLoop` reports per batch.
 
-    Each result is a dict ``{'batch_size': n, 'loss': ..., <other loss terms>: ...}``; every term
-    is averaged with the batch sizes as weights over the whole validation set (all ranks).
-    With no prefix the total is reported as ``loss`` (``val/loss`` in the message hub), the key
-    that :class:`mmdbp.engine.hooks.TimeToTargetHook` and ``save_best='loss'`` refer to.
+    Each result is a dict ``{'batch_size': n, 'val_loss': ..., <other loss terms>: ...}``;
+    every term is averaged with the batch sizes as weights over the whole validation set (all
+    ranks). The loop reports the total loss as ``val_loss`` (mmengine's name for it; ``val/val_loss``
+    in the message hub, the key :class:`mmdbp.engine.hooks.TimeToTargetHook` and
+    ``save_best='val_loss'`` refer to), so it never shares a name with the training ``loss`` in
+    logs, ``scalars.json`` or TensorBoard.
 
     Args:
         collect_device (str): ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.

@@ -13,7 +13,7 @@ def test_writes_energy_and_co2_summary(mae_run_cfg, tmp_path):
     work_dir = str(tmp_path / 'run')
     cfg = mae_run_cfg(work_dir=work_dir, max_iters=4, val_interval=2, custom_hooks=[
         dict(type='EmissionsHook', country_iso_code='FRA', interval=2, measure_power_secs=1),
-        dict(type='TimeToTargetHook', monitor='val/loss')])
+        dict(type='TimeToTargetHook', monitor='val/val_loss')])
     runner = Runner.from_cfg(cfg)
     runner.train()
     with open(osp.join(work_dir, 'emissions.json')) as f:

@@ -11,7 +11,7 @@ from mmdbp.engine.hooks import TimeToTargetHook
 def test_records_curve_and_first_reach_of_val_loss(mae_run_cfg, tmp_path):
     work_dir = str(tmp_path / 'run')
     cfg = mae_run_cfg(work_dir=work_dir, max_iters=4, val_interval=2, dbp=True, custom_hooks=[
-        dict(type='TimeToTargetHook', monitor='val/loss', target=1e9),  # reached at once
+        dict(type='TimeToTargetHook', monitor='val/val_loss', target=1e9),  # reached at once
         dict(type='TimeToTargetHook', monitor='train/loss', interval=1, smooth_window=2,
              out_file='ttt_train.json')])
     runner = Runner.from_cfg(cfg)
@@ -19,9 +19,9 @@ def test_records_curve_and_first_reach_of_val_loss(mae_run_cfg, tmp_path):
 
     with open(osp.join(work_dir, 'time_to_target.json')) as f:
         val = json.load(f)
-    assert val['monitor'] == 'val/loss' and val['rule'] == 'less'
+    assert val['monitor'] == 'val/val_loss' and val['rule'] == 'less'
     assert [p['iter'] for p in val['curve']] == [2, 4]
-    hub_val = runner.message_hub.get_scalar('val/loss').current()  # what the runner logged last
+    hub_val = runner.message_hub.get_scalar('val/val_loss').current()  # what the runner logged last
     assert val['curve'][-1]['value'] == pytest.approx(hub_val)
     assert val['reached']['iter'] == 2 and val['best'] == min(p['value'] for p in val['curve'])
     walls = [p['wall_time'] for p in val['curve']]
@@ -41,7 +41,7 @@ def test_records_curve_and_first_reach_of_val_loss(mae_run_cfg, tmp_path):
 
 
 def test_resume_keeps_the_clock_and_curve(mae_run_cfg, tmp_path):
-    hooks = [dict(type='TimeToTargetHook', monitor='val/loss')]
+    hooks = [dict(type='TimeToTargetHook', monitor='val/val_loss')]
     first = Runner.from_cfg(mae_run_cfg(work_dir=str(tmp_path / 'a'), max_iters=2, val_interval=2,
                                         custom_hooks=hooks))
     first.train()
@@ -63,11 +63,11 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match='rule must be "less" or "greater"'):
         TimeToTargetHook(rule='max')
     assert TimeToTargetHook(monitor='val/mIoU').rule == 'greater'
-    assert TimeToTargetHook(monitor='val/loss').rule == 'less'
+    assert TimeToTargetHook(monitor='val/val_loss').rule == 'less'
 
 
 def test_missing_val_metric_names_the_available_ones(mae_run_cfg, tmp_path):
     cfg = mae_run_cfg(work_dir=str(tmp_path / 'b'), max_iters=2, val_interval=2,
                       custom_hooks=[dict(type='TimeToTargetHook', monitor='val/mIoU')])
-    with pytest.raises(ValueError, match=r"no 'mIoU'; its metrics are \['loss'\]"):
+    with pytest.raises(ValueError, match=r"no 'mIoU'; its metrics are \['val_loss'\]"):
         Runner.from_cfg(cfg).train()

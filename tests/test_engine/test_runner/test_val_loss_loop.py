@@ -11,8 +11,8 @@ def test_val_loss_matches_manual_average_and_is_repeatable(mae_run_cfg, tmp_path
     state = torch.get_rng_state()
     metrics = runner.val()
     assert torch.equal(torch.get_rng_state(), state)  # the training stream is untouched
-    assert set(metrics) == {'loss'}
-    assert runner.val()['loss'] == metrics['loss']  # same masks every validation
+    assert set(metrics) == {'val_loss'}
+    assert runner.val()['val_loss'] == metrics['val_loss']  # same masks every validation
 
     # by hand: eval mode, the loop's seed, the loss mode, weighted by batch size
     model.eval()
@@ -25,17 +25,17 @@ def test_val_loss_matches_manual_average_and_is_repeatable(mae_run_cfg, tmp_path
             n = data['inputs'].shape[0]
             total, count = total + loss.item() * n, count + n
     assert count == len(runner.val_dataloader.dataset)
-    assert abs(metrics['loss'] - total / count) < 1e-6
+    assert abs(metrics['val_loss'] - total / count) < 1e-6
 
     # a different seed draws other masks, hence another loss
     runner.val_loop.seed = 1
-    assert runner.val()['loss'] != metrics['loss']
+    assert runner.val()['val_loss'] != metrics['val_loss']
 
 
 def test_logged_val_loss_is_this_validations_value(mae_run_cfg, tmp_path):
     runner = Runner.from_cfg(mae_run_cfg(work_dir=str(tmp_path / 'w')))
-    first = runner.val()['loss']
+    first = runner.val()['val_loss']
     runner.val_loop.seed = 5
-    second = runner.val()['loss']
-    buf = runner.message_hub.get_scalar('val/loss')
+    second = runner.val()['val_loss']
+    buf = runner.message_hub.get_scalar('val/val_loss')
     assert list(buf.data[0]) == [second] != [first]  # no average with earlier validations
