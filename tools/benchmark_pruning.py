@@ -49,12 +49,16 @@ sys.path.insert(0, ROOT)
 
 SECTION = 'Token pruning'
 CFG = {
-    'dynamicvit-deit-small': 'configs/dynamicvit/dynamicvit_deit-small-p16_8xb128-keep0.7-30e_in1k.py',
-    'dynamicvit-deit-base': 'configs/dynamicvit/dynamicvit_deit-base-p16_8xb128-keep0.7-30e_in1k.py',
+    'dynamicvit-deit-small':
+    'configs/dynamicvit/dynamicvit_deit-small-p16_8xb128-keep0.7-30e_in1k.py',
+    'dynamicvit-deit-base':
+    'configs/dynamicvit/dynamicvit_deit-base-p16_8xb128-keep0.7-30e_in1k.py',
     'evit-deit-small': 'configs/evit/evit_deit-small-p16_8xb256-keep0.7-30e_in1k.py',
     'evit-deit-base': 'configs/evit/evit_deit-base-p16_8xb256-keep0.7-30e_in1k.py',
-    'upernet-deit-small': 'configs/masked_finetune/upernet_deit-small-p16_8xb2-160k_ade20k-512x512.py',
-    'upernet-deit-base': 'configs/masked_finetune/upernet_deit-base-p16_8xb2-160k_ade20k-512x512.py',
+    'upernet-deit-small':
+    'configs/masked_finetune/upernet_deit-small-p16_8xb2-160k_ade20k-512x512.py',
+    'upernet-deit-base':
+    'configs/masked_finetune/upernet_deit-base-p16_8xb2-160k_ade20k-512x512.py',
     'upernet-dynamicvit-deit-small':
     'configs/dynamicvit/upernet_dynamicvit-deit-small-p16_8xb2-keep0.7-160k_ade20k-512x512.py',
     'upernet-dynamicvit-deit-base':

@@ -1,5 +1,6 @@
 # DynamicViT (Rao et al., NeurIPS 2021) on DeiT-S, ImageNet-1K, the released recipe: prediction
-# modules before blocks 3, 6, 9 keeping rho, rho^2, rho^3 of the 196 patch tokens (rho = keep_ratio),
+# modules before blocks 3, 6, 9 keeping rho, rho^2, rho^3 of the 196 patch tokens
+# (rho = keep_ratio),
 # CE + 2.0 x keep-ratio loss + 0.5 x KL to the dense teacher + 0.5 x MSE on the kept tokens'
 # features, predictors at lr 1e-3 and the ViT at 0.01x, 30 epochs. Student and teacher start from
 # `init_checkpoint` (mmpretrain's DeiT-S here; the _maskft_ config starts both from the masked-

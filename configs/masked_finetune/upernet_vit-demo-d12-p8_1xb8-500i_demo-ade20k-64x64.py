@@ -1,5 +1,6 @@
 # UPerNet + the dense demo ViT on the embedded 64x64 ADE20K-format demo set, 500 iterations on one
-# CPU; the backbone starts from the plain demo classifier (vit-demo-d12-p8_1xb32-coslr-30e_demo-in1k.py).
+# CPU; the backbone starts from the plain demo classifier
+# (vit-demo-d12-p8_1xb32-coslr-30e_demo-in1k.py).
 _base_ = [
     '../_base_/models/upernet_vit-demo-d12-p8_fast-vit.py',
     '../_base_/datasets/demo_ade20k.py',

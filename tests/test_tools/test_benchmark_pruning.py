@@ -23,7 +23,8 @@ def test_speed_on_tiny_inputs(repo_root, tmp_path):
                '--rounds', '1', '--warmup', '0', '--seg-size', '64', '--seg-channels', '16'])
     report = json.load(open(glob.glob(str(tmp_path / 'pruning_speed_*.json'))[0]))
     rows = {(r['model'], r['keep']): r for r in report['rows']}
-    # 64 px / 16 = 16 patches. DynamicViT: cls + int(16 * 0.5^s); EViT: cls + ceil(0.5 (N-1)) + fused
+    # 64 px / 16 = 16 patches. DynamicViT: cls + int(16 * 0.5^s);
+    # EViT: cls + ceil(0.5 (N - 1)) + the fused token
     assert rows[('dynamicvit deit-small', 0.5)]['tokens_after_stages'] == [9, 5, 3]
     assert rows[('evit deit-small', 0.5)]['tokens_after_stages'] == [10, 7, 5]
     assert rows[('upernet-dynamicvit deit-small', 0.5)]['tokens_after_stages'] == [9, 5, 3]
