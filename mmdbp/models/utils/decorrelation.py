@@ -206,7 +206,8 @@ class DecorrelatedLayer:
 
     @torch.no_grad()
     def record(self, x: torch.Tensor) -> None:
-        """Store ``z = R x`` (fp32) of a random ``sample_frac`` of the input rows."""
+        """Store ``z = R x`` (fp32) of a random ``sample_frac`` of the input rows (drawn with
+        replacement from the decorrelator's seeded generator in eager mode)."""
         if self.is_conv:
             m = self.module
             rows = F.unfold(x, m.kernel_size, m.dilation, m.padding, m.stride)  # B, d, L
@@ -217,7 +218,13 @@ class DecorrelatedLayer:
         frac = self.owner.sample_frac
         if frac < 1.:
             k = max(1, int(round(n * frac)))
-            idx = torch.randint(n, (k, ), device=rows.device, generator=self.owner.generator(rows.device))
+            if torch.compiler.is_compiling():
+                # a torch.Generator cannot be traced: under torch.compile the rows come from the
+                # global RNG (no graph break; resume then as reproducible as MAE's masks)
+                idx = torch.randint(n, (k, ), device=rows.device)
+            else:
+                idx = torch.randint(n, (k, ), device=rows.device,
+                                    generator=self.owner.generator(rows.device))
             rows = rows[idx]
         with torch.autocast(device_type=rows.device.type, enabled=False), \
                 cuda_tf32(self.owner.stats_tf32):

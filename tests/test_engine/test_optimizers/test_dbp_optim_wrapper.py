@@ -220,3 +220,39 @@ def test_ddp_two_processes_equal_one_process_on_the_global_batch(tmp_path):
         torch.testing.assert_close(r0['R'][name], R, rtol=1e-5, atol=1e-6)
     for p, q in zip(model.parameters(), r0['params']):
         torch.testing.assert_close(q, p.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_torch_compile_traces_dbp_without_graph_breaks():
+    import torch._dynamo
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    data = ToyData(8)
+    eager, compiled = make_model(), make_model()
+    w_eager = DBPOptimWrapper(torch.optim.SGD(eager.parameters(), lr=0.1), decor_lr=0.05,
+                              sample_frac=1.0)
+    w_comp = DBPOptimWrapper(torch.optim.SGD(compiled.parameters(), lr=0.1), decor_lr=0.05,
+                             sample_frac=1.0)
+    step = torch.compile(lambda x, y: compiled(x, y, mode='loss')['loss'], backend='eager')
+    for _ in range(3):
+        with w_eager.optim_context(eager):
+            loss_eager = eager(data.x, data.y, mode='loss')['loss']
+        w_eager.update_params(loss_eager)
+        with w_comp.optim_context(compiled):
+            loss_comp = step(data.x, data.y)
+        w_comp.update_params(loss_comp)
+        torch.testing.assert_close(loss_comp, loss_eager)
+    for name, R in snapshot_R(w_eager).items():
+        assert not torch.equal(R, torch.eye(R.shape[0]))
+        torch.testing.assert_close(w_comp.decorrelator.layers[name].R, R)
+    # sub-sampled statistics: drawn from the global RNG inside the graph, still no break
+    sampled = make_model()
+    w_sampled = DBPOptimWrapper(torch.optim.SGD(sampled.parameters(), lr=0.1), decor_lr=0.05,
+                                sample_frac=0.5)
+    step = torch.compile(lambda x, y: sampled(x, y, mode='loss')['loss'], backend='eager')
+    for _ in range(2):
+        with w_sampled.optim_context(sampled):
+            loss = step(data.x, data.y)
+        w_sampled.update_params(loss)
+    assert w_sampled.decorrelator.num_updates == 2
+    assert not torch._dynamo.utils.counters['graph_break']
+    torch._dynamo.reset()

@@ -193,16 +193,22 @@ def test_no_statistics_outside_training():
     assert torch.equal(dec.layers['backbone'].R, torch.eye(4))
 
 
+def build_mmpretrain_mae(MAE, num_layers):
+    return MAE(
+        backbone=dict(type='MAEViT', arch=dict(embed_dims=32, num_layers=num_layers, num_heads=2,
+                                               feedforward_channels=64), img_size=32, patch_size=8),
+        neck=dict(type='MAEPretrainDecoder', num_patches=16, patch_size=8, embed_dim=32,
+                  decoder_embed_dim=16, decoder_depth=2, decoder_num_heads=2),
+        head=dict(type='MAEPretrainHead', patch_size=8,
+                  loss=dict(type='PixelReconstructionLoss', criterion='L2')))
+
+
 def test_selection_picks_exactly_the_encoder_linears_of_mmpretrain_mae():
+    from mmengine.registry import DefaultScope
     from mmpretrain.models import MAE, MAEPretrainDecoder, MAEPretrainHead, MAEViT
     num_layers = 2
-    model = MAE(
-        backbone=dict(type='mmpretrain.MAEViT', arch=dict(embed_dims=32, num_layers=num_layers,
-                      num_heads=2, feedforward_channels=64), img_size=32, patch_size=8),
-        neck=dict(type='mmpretrain.MAEPretrainDecoder', num_patches=16, patch_size=8,
-                  embed_dim=32, decoder_embed_dim=16, decoder_depth=2, decoder_num_heads=2),
-        head=dict(type='mmpretrain.MAEPretrainHead', patch_size=8,
-                  loss=dict(type='mmpretrain.PixelReconstructionLoss', criterion='L2')))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = build_mmpretrain_mae(MAE, num_layers)
     assert isinstance(model.backbone, MAEViT) and isinstance(model.neck, MAEPretrainDecoder)
     assert isinstance(model.head, MAEPretrainHead)
     names = {name for name, _ in select_layers(model)}
