@@ -69,9 +69,10 @@ def parse_args(argv=None):
     p.add_argument('--methods', nargs='+', default=['mirl', 'mae'], choices=['mirl', 'mae'])
     p.add_argument('--data-root', default=osp.join(ROOT, 'data', 'demo_in1k_bench'),
                    help='ImageNet-layout demo set (made with 60/20 images per class if missing)')
-    p.add_argument('--pretrain-iters', type=int, default=120)
-    p.add_argument('--finetune-iters', type=int, default=60)
-    p.add_argument('--probe-iters', type=int, default=40)
+    p.add_argument('--pretrain-iters', type=int, default=100)
+    p.add_argument('--finetune-iters', type=int, default=50)
+    p.add_argument('--probe-iters', type=int, default=100)
+    p.add_argument('--probe-lr', type=float, default=2e-3)
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--no-random-floor', action='store_true',
                    help='skip the probe of a randomly initialised encoder')
@@ -196,9 +197,9 @@ def probe(checkpoint, pre_cfg: Config, seed: int, args) -> List[float]:
                              loss=dict(type='PixelReconstructionLoss', criterion='L2')))
     num_patches = encoder.patch_resolution[0] * encoder.patch_resolution[1]
     probes = SegmentProbes(len(SEGMENT_ENDS), encoder.embed_dims, num_patches, 4)
-    optim = torch.optim.AdamW(probes.parameters(), lr=1e-3, weight_decay=0.05)
-    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=1e-3, total_steps=args.probe_iters,
-                                                pct_start=0.1)
+    optim = torch.optim.AdamW(probes.parameters(), lr=args.probe_lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(optim, max_lr=args.probe_lr,
+                                                total_steps=args.probe_iters, pct_start=0.1)
     train_loader = Runner.build_dataloader(pre_cfg.train_dataloader, seed=seed)
     step = 0
     while step < args.probe_iters:
