@@ -39,7 +39,7 @@ from typing import Dict, List, Tuple
 
 HERE = osp.dirname(osp.abspath(__file__))
 ROOT = osp.dirname(HERE)
-PRETRAIN = dict(mae='configs/dbp_mae/mae_vit-micro-p4_1xb32-300i_demo-in1k.py',
+PRETRAIN = dict(mae='configs/dbp_mae/mae-baseline_vit-micro-p4_1xb32-300i_demo-in1k.py',
                 dbp='configs/dbp_mae/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k.py')
 FINETUNE = dict(mae='configs/dbp_mae/mae-micro_upernet_1xb8-400i_demo-ade20k-64x64.py',
                 dbp='configs/dbp_mae/dbp-mae-micro_upernet_1xb8-400i_demo-ade20k-64x64.py')

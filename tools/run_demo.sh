@@ -22,60 +22,63 @@ START=$(date +%s)
 # DBP-MAE demo (configs/dbp_mae): the MAE baseline and DBP-MAE, identical except for DBP, both
 # validated on the demo val split (reconstruction loss, fixed masks) with time and energy logged.
 PRETRAIN_RUNS=(
-  "mae:configs/dbp_mae/mae_vit-micro-p4_1xb32-300i_demo-in1k.py"
+  "mae:configs/dbp_mae/mae-baseline_vit-micro-p4_1xb32-300i_demo-in1k.py"
   "dbp-mae:configs/dbp_mae/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k.py"
 )
 FINETUNE_CONFIG="configs/demo/upernet_vit-micro-p4_1xb8-400i_demo-ade20k-64x64.py"
 # -------------------------------------------------------------------------------------------------
 
-PRE_OPTS=()
-FT_OPTS=()
-if [ -n "${DEMO_PRETRAIN_ITERS:-}" ]; then PRE_OPTS=(--cfg-options "train_cfg.max_iters=$DEMO_PRETRAIN_ITERS"); fi
-if [ -n "${DEMO_FINETUNE_ITERS:-}" ]; then FT_OPTS=("train_cfg.max_iters=$DEMO_FINETUNE_ITERS"); fi
+# The whole script is one function, read completely before it runs: editing this file while a
+# demo is running cannot change what the running demo does.
+main() {
+  PRE_OPTS=()
+  FT_OPTS=()
+  if [ -n "${DEMO_PRETRAIN_ITERS:-}" ]; then PRE_OPTS=(--cfg-options "train_cfg.max_iters=$DEMO_PRETRAIN_ITERS"); fi
+  if [ -n "${DEMO_FINETUNE_ITERS:-}" ]; then FT_OPTS=("train_cfg.max_iters=$DEMO_FINETUNE_ITERS"); fi
 
-STEP=""
-step() { STEP="$1"; printf '\n[demo] == %s  (%ds)\n' "$1" $(( $(date +%s) - START )); }
-trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n[demo] FAILED at step: %s (exit %d); see the log above\n" "$STEP" "$rc" >&2; fi' EXIT
+  STEP=""
+  step() { STEP="$1"; printf '\n[demo] == %s  (%ds)\n' "$1" $(( $(date +%s) - START )); }
+  trap 'rc=$?; if [ $rc -ne 0 ]; then printf "\n[demo] FAILED at step: %s (exit %d); see the log above\n" "$STEP" "$rc" >&2; fi' EXIT
 
-step "1/6 demo data (data/demo_in1k, data/demo_ade20k)"
-"$PY" tools/make_demo_data.py --out data
+  step "1/6 demo data (data/demo_in1k, data/demo_ade20k)"
+  "$PY" tools/make_demo_data.py --out data
 
-SUMMARY=()
-PLOT_ARGS=()
-for run in "${PRETRAIN_RUNS[@]}"; do
-  LABEL="${run%%:*}"
-  CONFIG="${run#*:}"
-  WD="$OUT/$LABEL"
-  rm -rf "$WD"
+  SUMMARY=()
+  PLOT_ARGS=()
+  for run in "${PRETRAIN_RUNS[@]}"; do
+    LABEL="${run%%:*}"
+    CONFIG="${run#*:}"
+    WD="$OUT/$LABEL"
+    rm -rf "$WD"
 
-  step "2/6 [$LABEL] pre-training: $CONFIG"
-  "$PY" tools/train.py "$CONFIG" --work-dir "$WD/pretrain" "${PRE_OPTS[@]}"
-  CKPT="$(cat "$WD/pretrain/last_checkpoint")"
-  PLOT_ARGS+=("$LABEL=$WD/pretrain")
+    step "2/6 [$LABEL] pre-training: $CONFIG"
+    "$PY" tools/train.py "$CONFIG" --work-dir "$WD/pretrain" "${PRE_OPTS[@]}"
+    CKPT="$(cat "$WD/pretrain/last_checkpoint")"
+    PLOT_ARGS+=("$LABEL=$WD/pretrain")
 
-  step "3/6 [$LABEL] checkpoint conversion: encoder (DBP matrices folded in, if any) -> mmseg ViT"
-  "$PY" tools/model_converters/dbp_mae_to_vit.py "$CKPT" "$WD/vit_mmseg.pth" --target mmseg
+    step "3/6 [$LABEL] checkpoint conversion: encoder (DBP matrices folded in, if any) -> mmseg ViT"
+    "$PY" tools/model_converters/dbp_mae_to_vit.py "$CKPT" "$WD/vit_mmseg.pth" --target mmseg
 
-  step "4/6 [$LABEL] UPerNet fine-tuning: $FINETUNE_CONFIG"
-  "$PY" tools/train.py "$FINETUNE_CONFIG" --work-dir "$WD/upernet" \
-      --cfg-options model.backbone.init_cfg.checkpoint="$WD/vit_mmseg.pth" "${FT_OPTS[@]}"
-  SEG_CKPT="$(cat "$WD/upernet/last_checkpoint")"
+    step "4/6 [$LABEL] UPerNet fine-tuning: $FINETUNE_CONFIG"
+    "$PY" tools/train.py "$FINETUNE_CONFIG" --work-dir "$WD/upernet" \
+        --cfg-options model.backbone.init_cfg.checkpoint="$WD/vit_mmseg.pth" "${FT_OPTS[@]}"
+    SEG_CKPT="$(cat "$WD/upernet/last_checkpoint")"
 
-  step "5/6 [$LABEL] evaluation on the demo ADE20K validation split"
-  "$PY" tools/test.py "$FINETUNE_CONFIG" "$SEG_CKPT" --work-dir "$WD/upernet_test" \
-      --out "$WD/upernet_test/metrics.json"
-  SUMMARY+=("$LABEL|$CKPT|$WD/vit_mmseg.pth|$SEG_CKPT|$WD/upernet_test/metrics.json|$WD/pretrain")
-done
+    step "5/6 [$LABEL] evaluation on the demo ADE20K validation split"
+    "$PY" tools/test.py "$FINETUNE_CONFIG" "$SEG_CKPT" --work-dir "$WD/upernet_test" \
+        --out "$WD/upernet_test/metrics.json"
+    SUMMARY+=("$LABEL|$CKPT|$WD/vit_mmseg.pth|$SEG_CKPT|$WD/upernet_test/metrics.json|$WD/pretrain")
+  done
 
-step "6/6 loss plot and summary"
-"$PY" tools/analysis/plot_train_loss.py "${PLOT_ARGS[@]}" --out "$OUT/pretrain_loss.png" | tee "$OUT/pretrain_loss.txt"
-# DBP-MAE vs MAE: validation loss vs training time, time/energy/CO2 to the baseline's best loss
-if [ "${#PLOT_ARGS[@]}" -ge 2 ]; then
-  "$PY" tools/analysis/compare_runs.py "${PLOT_ARGS[@]}" --out "$OUT/dbp_vs_mae" \
-      --title "demo: MAE vs DBP-MAE (validation reconstruction loss)" > /dev/null
-fi
+  step "6/6 loss plot and summary"
+  "$PY" tools/analysis/plot_train_loss.py "${PLOT_ARGS[@]}" --out "$OUT/pretrain_loss.png" | tee "$OUT/pretrain_loss.txt"
+  # DBP-MAE vs MAE: validation loss vs training time, time/energy/CO2 to the baseline's best loss
+  if [ "${#PLOT_ARGS[@]}" -ge 2 ]; then
+    "$PY" tools/analysis/compare_runs.py "${PLOT_ARGS[@]}" --out "$OUT/dbp_vs_mae" \
+        --title "demo: MAE vs DBP-MAE (validation reconstruction loss)" > /dev/null
+  fi
 
-"$PY" - "$OUT" "$(( $(date +%s) - START ))" "${SUMMARY[@]}" <<'PYEOF'
+  "$PY" - "$OUT" "$(( $(date +%s) - START ))" "${SUMMARY[@]}" <<'PYEOF'
 import json, sys
 out, seconds, runs = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 print('\n' + '=' * 78)
@@ -107,3 +110,6 @@ if osp.isfile(f'{out}/dbp_vs_mae.md'):
               'docs/benchmarks.md (DBP-MAE) for the 3-seed benchmark.')
 print('=' * 78)
 PYEOF
+}
+
+main "$@"

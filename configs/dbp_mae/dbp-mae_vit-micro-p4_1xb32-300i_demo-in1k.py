@@ -1,7 +1,7 @@
-# DBP-MAE demo: mae_vit-micro-p4_1xb32-300i_demo-in1k.py with decorrelated backpropagation on the
+# DBP-MAE demo: mae-baseline_vit-micro-p4_1xb32-300i_demo-in1k.py with decorrelated backpropagation on the
 # encoder's transformer linears (qkv, proj, fc1, fc2 of every block; never the decoder or head).
 # The optimizer, schedule, data and seed are the baseline's; only the optim wrapper changes.
-_base_ = ['./mae_vit-micro-p4_1xb32-300i_demo-in1k.py']
+_base_ = ['./mae-baseline_vit-micro-p4_1xb32-300i_demo-in1k.py']
 
 optim_wrapper = dict(
     type='DBPOptimWrapper',

@@ -1,5 +1,5 @@
 # Demo: UPerNet on the 64x64 demo ADE20K set from the baseline micro MAE encoder of
-# mae_vit-micro-p4_1xb32-300i_demo-in1k.py (configs/demo's UPerNet recipe, 400 iterations, CPU),
+# mae-baseline_vit-micro-p4_1xb32-300i_demo-in1k.py (configs/demo's UPerNet recipe, 400 iterations, CPU),
 # plus time/energy accounting. tools/run_demo.sh converts the encoder first:
 #   python tools/model_converters/dbp_mae_to_vit.py work_dirs/demo/mae/iter_300.pth \
 #       work_dirs/demo/mae/vit_mmseg.pth --target mmseg
