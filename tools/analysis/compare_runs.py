@@ -169,7 +169,10 @@ def plot(runs: List[Tuple[str, List[dict]]], rows: List[dict], monitor: str, clo
                     lw=1.5, label=label if j == 0 else None)
     target = rows[0]['target'][0]
     if target is not None:
-        ax.axhline(target, color='gray', ls='--', lw=1, label=f'{rows[0]["label"]} best ({target:.4g})')
+        seeds = rows[0]['seeds']
+        what = f'best, mean of {seeds} seeds' if seeds > 1 else 'best'
+        ax.axhline(target, color='gray', ls='--', lw=1,
+                   label=f'{rows[0]["label"]} {what} ({target:.4g})')
     ax.set_xlabel(f'{CLOCK_NAMES[clock]} (s)')
     ax.set_ylabel(monitor)
     ax.set_title(title or f'{monitor} vs {CLOCK_NAMES[clock]}')
