@@ -256,3 +256,39 @@ def test_torch_compile_traces_dbp_without_graph_breaks():
     assert w_sampled.decorrelator.num_updates == 2
     assert not torch._dynamo.utils.counters['graph_break']
     torch._dynamo.reset()
+
+
+def test_correlation_log_and_explosion_stop(monkeypatch):
+    import logging
+
+    from mmengine.logging import MessageHub
+
+    import mmdbp.engine.optimizers.dbp_optim_wrapper as module
+    logged = []
+    monkeypatch.setattr(module, 'print_log',
+                        lambda msg, logger=None, level=logging.INFO: logged.append((level, msg)))
+    hub = MessageHub.get_instance('test_dbp_corr_log')
+    monkeypatch.setattr(MessageHub, 'get_current_instance', classmethod(lambda cls: hub))
+    model = make_model()
+    data = ToyData(8)
+    w = DBPOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), decor_lr=0.05, sample_frac=1.0,
+                        log_interval=2)
+    for _ in range(4):
+        with w.optim_context(model):
+            loss = model(data.x, data.y, mode='loss')['loss']
+        w.update_params(loss)
+    debug = [msg for level, msg in logged if level == logging.DEBUG]
+    assert len(debug) == 2  # updates 2 and 4
+    assert all(f'{name}=' in debug[-1] for name in w.decorrelator.layers)
+    values = hub.get_scalar('train/dbp_corr').data[0]
+    assert len(values) == 2 and all(0 <= v <= 1 for v in values)
+
+    # an exploding R stops training at the next check, naming the layer
+    fresh = make_model()
+    w = DBPOptimWrapper(torch.optim.SGD(fresh.parameters(), lr=0.), decor_lr=1e3, kappa=0.,
+                        sample_frac=1.0, check_interval=1, log_interval=0)
+    with pytest.raises(FloatingPointError, match=r'in layer\(s\): backbone\.blocks\.0\.attn\.qkv'):
+        for _ in range(3):
+            with w.optim_context(fresh):
+                loss = fresh(data.x * 100, data.y, mode='loss')['loss']
+            w.update_params(loss)
