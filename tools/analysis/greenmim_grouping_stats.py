@@ -15,7 +15,7 @@ greenmim-*``; this script measures what is specific to Group Window Attention:
   M^2 (no grouping);
 * **cost-model fit** (``--fit-cost``): times Group Window Attention (forward + backward, Swin-B
   width) for many (G, S) and fits ``t = a G S^2 + b G S + c``; ``b / a`` is the lambda of the
-  group-size cost model for this device (the default 64 was fitted on CPU);
+  group-size cost model for this device (the default 32 comes from CPU fits);
 * **packing gap**: groups of the repeated knapsack vs the bin-packing minimum (exact branch and
   bound, with ``ceil(total / S)`` as the lower bound) on the windows of random masks.
 

@@ -100,8 +100,9 @@ class GreenMIMSwin(BaseModule):
             ``'swin'`` (official Swin). Defaults to 'unfold'.
         grouping_linear_cost (float): lambda of the group-size cost model
             ``G S^2 + lambda G S`` (attention work per group plus per-slot gather, scatter and
-            mask work). Defaults to 64, fitted on CPU with
-            ``tools/analysis/greenmim_grouping_stats.py --fit-cost`` (refit per device).
+            mask work). Defaults to 32: repeated fits on a 2-core CPU with
+            ``tools/analysis/greenmim_grouping_stats.py --fit-cost`` gave 28-64 (noisy); refit
+            on the training device.
         with_cp (bool): Gradient checkpointing of every block. Defaults to False.
         norm_cfg (dict): Defaults to ``dict(type='LN')``.
         patch_cfg (dict): Extra arguments of mmcv's ``PatchEmbed``.
@@ -123,7 +124,7 @@ class GreenMIMSwin(BaseModule):
                  drop_path_rate: float = 0.,
                  out_indices: Sequence[int] = (3, ),
                  merge_order: str = 'unfold',
-                 grouping_linear_cost: float = 64.,
+                 grouping_linear_cost: float = 32.,
                  with_cp: bool = False,
                  norm_cfg: dict = dict(type='LN'),
                  patch_cfg: dict = dict(),
