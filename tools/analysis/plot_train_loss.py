@@ -16,8 +16,22 @@ import os.path as osp
 from typing import Dict, List
 
 
+def is_train_record(rec: dict) -> bool:
+    """Whether a ``scalars.json`` record was logged by mmengine's training loop.
+
+    ``LoggerHook.after_train_iter`` writes ``LogProcessor.get_log_after_iter(..., 'train')``,
+    the only records with an ``iter`` entry (the global iteration, besides the ``step`` that
+    every record has). Validation and test records (``get_log_after_epoch(..., 'val'/'test')``)
+    have ``step``, ``time`` and ``data_time`` and their metrics, which may well be called
+    ``loss``, but no ``iter``. (With ``log_with_hierarchy=True`` the training keys are
+    ``train/<key>`` and ``iter`` stays.)
+    """
+    return 'iter' in rec
+
+
 def load_scalars(work_dir: str, key: str = 'loss') -> Dict[str, List[float]]:
-    """Training records of the latest run in ``work_dir``: ``{'iter', 'time', key}`` lists."""
+    """Training records of the latest run in ``work_dir``: ``{'iter', 'time', key}`` lists
+    (:func:`is_train_record`; ``key`` or ``train/<key>``)."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}: was it trained with '
@@ -26,14 +40,18 @@ def load_scalars(work_dir: str, key: str = 'loss') -> Dict[str, List[float]]:
     with open(files[-1]) as f:
         for line in f:
             rec = json.loads(line)
-            if key not in rec or 'time' not in rec:  # validation records have no iteration time
+            if not is_train_record(rec):
+                continue
+            value = rec.get(key, rec.get(f'train/{key}'))
+            iter_time = rec.get('time', rec.get('train/time'))
+            if value is None or iter_time is None:
                 continue
             step = rec.get('iter', rec.get('step'))
-            clock += rec['time'] * (step - last_iter)  # 'time' is the mean over the logged window
+            clock += iter_time * (step - last_iter)  # 'time': mean over the logged window
             last_iter = step
             iters.append(step)
             times.append(clock)
-            values.append(rec[key])
+            values.append(value)
     if not values:
         raise ValueError(f'{files[-1]} has no training records with {key!r}.')
     return dict(iter=iters, time=times, value=values, file=files[-1])
