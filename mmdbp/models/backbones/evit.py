@@ -53,15 +53,16 @@ def reorganize_tokens(x: torch.Tensor, cls_attn: torch.Tensor, num_keep: int,
         tuple: new tokens (B, 1 + K (+1), C) and the kept indices (B, K) into the N tokens,
         in descending attention.
     """
-    order = torch.argsort(cls_attn, dim=1, descending=True)
-    keep_idx, drop_idx = order[:, :num_keep], order[:, num_keep:]
+    keep_idx = torch.topk(cls_attn, num_keep, dim=1, largest=True, sorted=True).indices
     patches = x[:, 1:]
     parts = [x[:, :1], gather_tokens(patches, keep_idx)]
     if fuse_token:
-        weights = torch.gather(cls_attn, 1, drop_idx).unsqueeze(-1)  # B, N - K, 1
-        fused = (gather_tokens(patches, drop_idx) * weights).sum(dim=1, keepdim=True)
+        # sum over the dropped tokens as one (B, 1, N) x (B, N, C) product with the kept
+        # tokens' weights zeroed: no gather of the N - K dropped tokens
+        weights = cls_attn.scatter(1, keep_idx, 0.).unsqueeze(1)  # B, 1, N
+        fused = torch.bmm(weights.to(patches.dtype), patches)  # B, 1, C
         if fuse_normalize:
-            fused = fused / weights.sum(dim=1, keepdim=True).clamp_min(1e-12)
+            fused = fused / weights.sum(dim=-1, keepdim=True).clamp_min(1e-12).to(fused.dtype)
         parts.append(fused)
     return torch.cat(parts, dim=1), keep_idx
 
@@ -137,21 +138,29 @@ class EViT(FastVisionTransformer):
 
     def _reorganizing_block(self, block: TransformerBlock, x: torch.Tensor, keep_rate: float,
                             token_map: Optional[PrunedTokenMap]) -> torch.Tensor:
-        """``x + Attn(LN(x))``, keep top-K by cls attention (+ fused token), ``x + MLP(LN(x))``."""
-        out, attn = block.attn.forward_with_weights(block.norm1(x))  # attn: B, h, N, N
-        x = x + block.drop_path(out)
+        """``x + Attn(LN(x))``, keep top-K by cls attention (+ fused token), ``x + MLP(LN(x))``.
+
+        The attention runs fused (``scaled_dot_product_attention``); only the cls row of the
+        attention probabilities is computed on the side (O(N d), see
+        :meth:`~mmdbp.models.utils.vit_blocks.Attention.forward_with_cls_attention`). It stays in
+        the autograd graph, so in training the fused token's weights pass gradients to q and k
+        exactly as through an explicit attention matrix.
+        """
         num_tokens = x.shape[1] - 1
         num_keep = num_attentive_kept(num_tokens, keep_rate)
-        if num_keep < num_tokens:
-            cls_attn = attn[:, :, 0, 1:].mean(dim=1)  # B, N - 1
-            if token_map is not None:
-                token_map.record(x[:, 1:])
-            x, keep_idx = reorganize_tokens(x, cls_attn, num_keep, self.fuse_token,
-                                            self.fuse_normalize)
-            if token_map is not None:
-                token_map.keep(keep_idx)
-                if self.fuse_token:
-                    token_map.append_unplaced(1)
+        if num_keep >= num_tokens:  # nothing to prune: a plain block
+            return block(x)
+        out, cls_row = block.attn.forward_with_cls_attention(block.norm1(x))  # cls_row: B, h, N
+        x = x + block.drop_path(out)
+        cls_attn = cls_row[:, :, 1:].mean(dim=1)  # B, N - 1
+        if token_map is not None:
+            token_map.record(x[:, 1:])
+        x, keep_idx = reorganize_tokens(x, cls_attn, num_keep, self.fuse_token,
+                                        self.fuse_normalize)
+        if token_map is not None:
+            token_map.keep(keep_idx)
+            if self.fuse_token:
+                token_map.append_unplaced(1)
         return x + block.drop_path(block.mlp(block.norm2(x)))
 
     def _format(self, x: torch.Tensor, hw: Tuple[int, int],

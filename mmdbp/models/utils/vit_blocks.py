@@ -5,7 +5,7 @@ Written in timm's style: small modules whose ``forward`` reads top to bottom, at
 and every projection a plain :class:`torch.nn.Linear` (``attn.qkv``, ``attn.proj``, ``mlp.fc1``,
 ``mlp.fc2``) so that DBP can select them by name.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -98,9 +98,41 @@ class Attention(nn.Module):
             q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.)
         return self.merge_heads(x)
 
+    def forward_with_cls_attention(self, x: torch.Tensor,
+                                   attn_mask: Optional[torch.Tensor] = None
+                                   ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Fused-attention output plus the attention row of the first (cls) token.
+
+        The output is :meth:`forward`'s (``scaled_dot_product_attention``, no N x N matrix on
+        the fused kernels); the cls row ``softmax(q_0 k^T / sqrt(d) + mask_0)`` is recomputed
+        from ``q_0`` and ``K``: O(N d) extra work instead of the O(N^2 d) explicit-softmax
+        attention of :meth:`forward_with_weights`. Used by EViT, which ranks tokens by it.
+
+        Args:
+            x: tokens (B, N, C), cls first.
+            attn_mask: as in :meth:`forward`.
+
+        Returns:
+            tuple: output (B, N, C) and the cls row (B, h, N) before attention dropout, the
+            softmax in at least fp32 then cast back to the input dtype. Differentiable.
+        """
+        q, k, v = self.qkv_heads(x)  # B, h, N, d
+        out = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_drop if self.training else 0.)
+        logits = (q[:, :, :1] * self.scale) @ k.transpose(-2, -1)  # B, h, 1, N
+        if attn_mask is not None:  # the cls query's row of the mask
+            mask = attn_mask[..., :1, :]
+            if mask.dtype == torch.bool:
+                logits = logits.masked_fill(~mask, float('-inf'))
+            else:
+                logits = logits + mask
+        cls_attn = logits.softmax(dim=-1, dtype=torch.promote_types(logits.dtype, torch.float32))
+        return self.merge_heads(out), cls_attn.to(q.dtype).squeeze(-2)
+
     def forward_with_weights(self, x: torch.Tensor):
         """Explicit-softmax path that also returns the attention probabilities (B, h, N, N);
-        used where the weights themselves are needed (e.g. EViT's CLS attention)."""
+        used where the whole matrix is needed (for the cls row alone,
+        :meth:`forward_with_cls_attention` is cheaper)."""
         q, k, v = self.qkv_heads(x)
         attn = (q * self.scale) @ k.transpose(-2, -1)
         # softmax in at least fp32 (half-precision inputs are upcast; fp64 stays fp64)

@@ -9,6 +9,7 @@ from mmpretrain.models import VisionTransformer as PretrainViT
 from mmdbp.models.backbones import EViT
 from mmdbp.models.backbones.evit import reorganize_tokens
 from mmdbp.models.utils import convert_vit
+from mmdbp.models.utils.token_map import PrunedTokenMap
 
 ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
 SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 16 patch tokens
@@ -82,36 +83,68 @@ def test_fused_token_is_the_attention_weighted_combination_of_the_dropped_tokens
         torch.testing.assert_close(out[b, -1], fused)
 
 
-def test_reorganizing_block_against_explicit_attention():
-    """Block-level: the fused token after the attention step is sum_j a_j x_j with a = mean over
-    heads of the cls row of softmax(q k^T / sqrt(d)), computed here by hand."""
+def naive_reorganizing_block(blk, x, num_keep, heads=4):
+    """EViT block by hand in fp64, one sample at a time, explicit per-head softmax:
+    ``x + Attn(LN(x))``; a = mean over heads of the cls row of softmax(q k^T / sqrt(d)); keep the
+    top-K patches by a, fuse the rest as sum_j a_j x_j; ``+ MLP(LN(.))``.
+    Returns (block output, kept indices, reduced tokens before the MLP); differentiable."""
+    C = x.shape[-1]
+    d = C // heads
+    outs, kept_all, reduced_all = [], [], []
+    for xb in x:
+        y = torch.nn.functional.layer_norm(xb, (C, ), blk.norm1.weight, blk.norm1.bias,
+                                           blk.norm1.eps)
+        qkv = y @ blk.attn.qkv.weight.T + blk.attn.qkv.bias
+        q, k, v = qkv[:, :C], qkv[:, C:2 * C], qkv[:, 2 * C:]
+        probs, head_out = [], []
+        for h in range(heads):
+            sl = slice(h * d, (h + 1) * d)
+            p = torch.softmax(q[:, sl] @ k[:, sl].T / math.sqrt(d), -1)
+            probs.append(p)
+            head_out.append(p @ v[:, sl])
+        after_attn = xb + torch.cat(head_out, -1) @ blk.attn.proj.weight.T + blk.attn.proj.bias
+        a = torch.stack(probs).mean(0)[0, 1:]  # cls attention to the patches
+        ranked = sorted(range(a.numel()), key=lambda j: -a[j].item())
+        kept, dropped = ranked[:num_keep], ranked[num_keep:]
+        fused = sum(a[j] * after_attn[1 + j] for j in dropped)
+        reduced = torch.cat([after_attn[:1], after_attn[1:][kept], fused[None]])
+        z = torch.nn.functional.layer_norm(reduced, (C, ), blk.norm2.weight, blk.norm2.bias,
+                                           blk.norm2.eps)
+        hid = z @ blk.mlp.fc1.weight.T + blk.mlp.fc1.bias
+        hid = 0.5 * hid * (1 + torch.erf(hid / math.sqrt(2)))
+        outs.append(reduced + hid @ blk.mlp.fc2.weight.T + blk.mlp.fc2.bias)
+        kept_all.append(kept)
+        reduced_all.append(reduced)
+    return torch.stack(outs), kept_all, torch.stack(reduced_all)
+
+
+@pytest.mark.parametrize('training', [False, True])
+def test_reorganizing_block_against_explicit_attention(training):
+    """The fused-attention block (SDPA output + the cls row on the side) equals the explicit
+    fp64 reference in block output, kept indices (in descending attention), fused token, and,
+    in training, the gradients w.r.t. the input and the attention weights."""
     torch.manual_seed(0)
-    model = perturbed(EViT(keep_rate=0.5, pruning_locs=(0, ), **SMALL)).double().eval()
+    model = perturbed(EViT(keep_rate=0.5, pruning_locs=(0, ), **SMALL)).double()
+    model.train(training)
     blk = model.blocks[0]
-    x = torch.randn(1, 17, 32, dtype=torch.float64)
+    x = torch.randn(2, 17, 32, dtype=torch.float64, requires_grad=True)
     captured = []
     hook = blk.norm2.register_forward_pre_hook(lambda m, a: captured.append(a[0]))
-    model._reorganizing_block(blk, x, 0.5, None)
+    token_map = PrunedTokenMap(2, 16, x.device)
+    out = model._reorganizing_block(blk, x, 0.5, token_map)
     hook.remove()
-
-    y = torch.nn.functional.layer_norm(x, (32, ), blk.norm1.weight, blk.norm1.bias, blk.norm1.eps)
-    qkv = y[0] @ blk.attn.qkv.weight.T + blk.attn.qkv.bias
-    q, k, v = qkv[:, :32], qkv[:, 32:64], qkv[:, 64:]
-    d, probs, heads = 8, [], []
-    for h in range(4):
-        sl = slice(h * d, (h + 1) * d)
-        p = torch.softmax(q[:, sl] @ k[:, sl].T / math.sqrt(d), -1)
-        probs.append(p)
-        heads.append(p @ v[:, sl])
-    after_attn = x[0] + torch.cat(heads, -1) @ blk.attn.proj.weight.T + blk.attn.proj.bias
-    a = torch.stack(probs).mean(0)[0, 1:]  # cls attention to the 16 patches
-    order = torch.argsort(a, descending=True)
-    kept, dropped = order[:8], order[8:]
-    expected_fused = (a[dropped, None] * after_attn[1:][dropped]).sum(0)
-    reduced = captured[0][0]
-    assert reduced.shape == (1 + 8 + 1, 32)
-    torch.testing.assert_close(reduced[1:9], after_attn[1:][kept])
-    torch.testing.assert_close(reduced[-1], expected_fused)
+    ref, kept, reduced = naive_reorganizing_block(blk, x, 8)
+    assert out.shape == ref.shape == (2, 1 + 8 + 1, 32)
+    assert token_map.ids[:, :8].tolist() == kept  # first stage: grid position == index
+    torch.testing.assert_close(captured[0], reduced, rtol=1e-10, atol=1e-10)  # fused: last
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    if training:
+        weights = torch.randn_like(ref)
+        params = [x, blk.attn.qkv.weight, blk.norm1.weight]
+        grads = torch.autograd.grad((out * weights).sum(), params)
+        grads_ref = torch.autograd.grad((ref * weights).sum(), params)
+        for g, g_ref in zip(grads, grads_ref):
+            torch.testing.assert_close(g, g_ref, rtol=1e-9, atol=1e-10)
 
 
 @pytest.mark.parametrize('out_type,out_indices', [('cls_token', -1), ('featmap', [0, 3, 5]),

@@ -110,6 +110,37 @@ def test_attention_with_weights_matches_naive():
     torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, 5, dtype=torch.float64))
 
 
+@pytest.mark.parametrize('mask_kind', ['none', 'bool_b1nn', 'bool_key_padding', 'float_nn'])
+def test_attention_with_cls_row_matches_naive(mask_kind):
+    """Fused output == naive attention; the cls row == row 0 of the explicit per-head softmax,
+    computed here from the raw qkv weights; gradients through both equal the reference's."""
+    torch.manual_seed(4)
+    B, N, C, h = 2, 6, 8, 2
+    attn = randomize(Attention(C, h)).double().eval()
+    x = torch.randn(B, N, C, dtype=torch.float64, requires_grad=True)
+    mask = _fix_empty_rows(MASKS[mask_kind](B, h, N))
+    out, row = attn.forward_with_cls_attention(x, mask)
+    assert row.shape == (B, h, N)
+    torch.testing.assert_close(out, self_attention_ref(attn, x, mask), rtol=1e-10, atol=1e-10)
+    w, b = attn.qkv.weight, attn.qkv.bias
+    q = (x @ w[:C].T + b[:C]).view(B, N, h, C // h)
+    k = (x @ w[C:2 * C].T + b[C:2 * C]).view(B, N, h, C // h)
+    expected = torch.zeros(B, h, N, dtype=torch.float64)
+    for i in range(B):
+        for j in range(h):
+            logits = k[i, :, j] @ q[i, 0, j] / math.sqrt(C // h)  # N
+            if mask is not None:
+                m = mask.expand(B, h, N, N)[i, j, 0]
+                logits = logits.masked_fill(~m, float('-inf')) if m.dtype == torch.bool \
+                    else logits + m
+            expected[i, j] = torch.exp(logits) / torch.exp(logits).sum()
+    torch.testing.assert_close(row, expected, rtol=1e-10, atol=1e-12)
+    loss = lambda o, r: o.square().sum() + (r * torch.arange(N)).sum()  # noqa: E731
+    g, = torch.autograd.grad(loss(out, row), x)
+    g_ref, = torch.autograd.grad(loss(self_attention_ref(attn, x, mask), expected), x)
+    torch.testing.assert_close(g, g_ref, rtol=1e-9, atol=1e-10)
+
+
 def test_cross_attention_matches_naive():
     torch.manual_seed(2)
     C, h = 8, 2
