@@ -259,7 +259,7 @@ def run_speed(args) -> dict:
     rows = []
     for arch in args.archs:
         x = torch.randn(args.batch, 3, args.img_size, args.img_size)
-        for method in ('dynamicvit', 'evit'):
+        for method in args.methods:
             path = CFG[f'{method}-{arch}']
             builders = {'dense': lambda p=path: classifier(p, None, args.img_size)}
             for k in args.keeps:
@@ -269,7 +269,7 @@ def run_speed(args) -> dict:
         if args.no_seg:
             continue
         xs = torch.randn(args.seg_batch, 3, args.seg_size, args.seg_size)
-        for method in ('dynamicvit', 'evit'):
+        for method in args.methods:
             path = CFG[f'upernet-{method}-{arch}']
             builders = {'dense': lambda p=path: segmentor(p, None, args.seg_channels)}
             for k in args.keeps:
@@ -503,6 +503,8 @@ def parse_args(argv=None):
     sp.add_argument('--archs', nargs='+', default=['deit-small', 'deit-base'],
                     choices=['deit-small', 'deit-base'])
     sp.add_argument('--keeps', nargs='+', type=float, default=[0.7, 0.5])
+    sp.add_argument('--methods', nargs='+', default=['dynamicvit', 'evit'],
+                    choices=['dynamicvit', 'evit'], help='pruning methods to time')
     sp.add_argument('--batch', type=int, default=4, help='classification batch (GPU: 256)')
     sp.add_argument('--img-size', type=int, default=224)
     sp.add_argument('--seg-batch', type=int, default=1)
