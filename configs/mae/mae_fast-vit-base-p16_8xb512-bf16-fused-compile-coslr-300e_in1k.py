@@ -10,6 +10,8 @@ optim_wrapper = dict(
     _delete_=True,
     type='AutocastOptimWrapper',
     dtype='bfloat16',
+    # plain-dict param groups, which torch.compile can trace (with any wrapper type)
+    constructor='PlainParamGroupsOptimWrapperConstructor',
     optimizer=dict(_base_.optim_wrapper.optimizer, fused=True),
     paramwise_cfg=_base_.optim_wrapper.paramwise_cfg)
 
