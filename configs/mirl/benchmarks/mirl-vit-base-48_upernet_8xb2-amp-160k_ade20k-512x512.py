@@ -4,9 +4,10 @@
 #       pretrain/mirl_vit-base-48_mmseg.pth --target mmseg
 _base_ = './mirl-vit-small-54_upernet_8xb2-amp-160k_ade20k-512x512.py'
 
+embed_dims = 768
 model = dict(
-    backbone=dict(embed_dims=768, num_layers=48, num_heads=12, out_indices=(11, 23, 35, 47),
+    backbone=dict(embed_dims=embed_dims, num_layers=48, num_heads=12, out_indices=(11, 23, 35, 47),
                   init_cfg=dict(checkpoint='pretrain/mirl_vit-base-48_mmseg.pth')),
-    neck=dict(in_channels=[768] * 4, out_channels=768),
-    decode_head=dict(in_channels=[768] * 4, channels=768),
-    auxiliary_head=dict(in_channels=768))
+    neck=dict(in_channels=[embed_dims] * 4, out_channels=embed_dims),
+    decode_head=dict(in_channels=[embed_dims] * 4, channels=embed_dims),
+    auxiliary_head=dict(in_channels=embed_dims))

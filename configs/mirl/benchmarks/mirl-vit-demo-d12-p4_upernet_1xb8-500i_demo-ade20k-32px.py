@@ -7,43 +7,31 @@
 _base_ = [
     '../../_base_/models/upernet_mirl-vit-small-54-p16.py',
     '../../_base_/datasets/demo_ade20k.py',
+    '../../_base_/schedules/schedule_160k_adamw_layer-decay.py',
     '../../_base_/default_runtime_seg.py',
 ]
 crop_size = (32, 32)
 scale = (128, 32)
 norm_cfg = dict(type='BN', requires_grad=True)  # single CPU process
+embed_dims = 64
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        img_size=crop_size, patch_size=4, embed_dims=64, num_layers=12, num_heads=4,
+        img_size=crop_size, patch_size=4, embed_dims=embed_dims, num_layers=12, num_heads=4,
         out_indices=(2, 5, 8, 11), drop_path_rate=0.1,
         init_cfg=dict(checkpoint='work_dirs/mirl_vit-demo-d12-p4_1xb32-coslr-50e_demo-in1k-32px/'
                       'vit_mmseg.pth')),
-    neck=dict(in_channels=[64] * 4, out_channels=64),
-    decode_head=dict(in_channels=[64] * 4, channels=64, norm_cfg=norm_cfg),
-    auxiliary_head=dict(in_channels=64, channels=32, norm_cfg=norm_cfg),
+    neck=dict(in_channels=[embed_dims] * 4, out_channels=embed_dims),
+    decode_head=dict(in_channels=[embed_dims] * 4, channels=64, norm_cfg=norm_cfg),
+    auxiliary_head=dict(in_channels=embed_dims, channels=32, norm_cfg=norm_cfg),
     test_cfg=dict(mode='whole'))
 
-optim_wrapper = dict(
-    type='OptimWrapper',
-    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05),
-    constructor='BackboneLayerDecayOptimWrapperConstructor',
-    paramwise_cfg=dict(
-        layer_decay_rate=0.75,
-        custom_keys={
-            'pos_embed': dict(decay_mult=0.),
-            'cls_token': dict(decay_mult=0.),
-            'ln': dict(decay_mult=0.),
-            'norm': dict(decay_mult=0.),
-            'bias': dict(decay_mult=0.),
-        }))
+optim_wrapper = dict(optimizer=dict(lr=1e-3), paramwise_cfg=dict(layer_decay_rate=0.75))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=50),
     dict(type='PolyLR', power=1.0, begin=50, end=500, eta_min=0., by_epoch=False),
 ]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=500, val_interval=250)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
+train_cfg = dict(max_iters=500, val_interval=250)
 default_hooks = dict(
     logger=dict(interval=50),
     checkpoint=dict(by_epoch=False, interval=250, max_keep_ckpts=1),
