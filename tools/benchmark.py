@@ -58,6 +58,8 @@ def parse_args(argv=None):
                    help='torch.compile the target step (as mmengine compile=True)')
     p.add_argument('--compile-baseline', action='store_true', default=None,
                    help='torch.compile the baseline step too')
+    p.add_argument('--no-compile', action='store_true',
+                   help='compile neither step, whatever the workload says (quick smoke runs)')
     p.add_argument('--warmup', type=int, help='warm-up steps per model (default 3)')
     p.add_argument('--iters', type=int, help='timed steps per round (default 10)')
     p.add_argument('--rounds', type=int, help='alternating timing rounds (default 3)')
@@ -100,7 +102,7 @@ def build_plan(args) -> dict:
     plan = dict(mode='train', batch=16, amp='config', fused=None, compile=False,
                 compile_baseline=False, warmup=3, iters=10, rounds=3, cfg_options={},
                 target_options={}, baseline_options={}, section=None, config=None,
-                baseline=None, device=None, name=None)
+                baseline=None, baseline_label=None, device=None, name=None)
     if args.workload:
         w = get_workload(args.workload)
         if w['config'] is None:
@@ -115,6 +117,8 @@ def build_plan(args) -> dict:
     for key in ('cfg_options', 'target_options', 'baseline_options'):
         if getattr(args, key):
             plan[key] = dict(plan[key], **getattr(args, key))
+    if args.no_compile:
+        plan['compile'] = plan['compile_baseline'] = False
     if not plan['config']:
         raise SystemExit('Give a config or --workload (see --list).')
     if plan['device'] is None:
@@ -141,7 +145,7 @@ def main(argv=None):
     if plan['baseline']:
         specs.append(dict(name='baseline', config=_resolve(plan['baseline']),
                           cfg_options=dict(plan['cfg_options'], **plan['baseline_options']),
-                          compile=plan['compile_baseline']))
+                          compile=plan['compile_baseline'], label=plan['baseline_label']))
     report = benchmark_configs(
         specs, batch_size=plan['batch'], mode=plan['mode'], device=plan['device'],
         amp=plan['amp'], fused=plan['fused'], warmup=plan['warmup'], iters=plan['iters'],

@@ -21,6 +21,8 @@ compile_baseline       same for the baseline.
 cfg_options            dotted-key overrides applied to both configs (e.g. a smaller model).
 target_options /       overrides for one side only.
 baseline_options
+baseline_label         how the Markdown row names the baseline (default: its config's name),
+                       e.g. when the baseline is a config with its backbone swapped.
 iters, rounds, warmup  timing loop (defaults of the CLI when absent).
 goal                   the issue's target, quoted in the docs.
 =====================  ======================================================================
@@ -146,6 +148,52 @@ def mae_reduced(key: str) -> dict:
     return _reduced(key)
 
 
+# Token pruning (issue 8): the pruned models against the dense DeiT with the same code path
+# (mmdbp's SDPA FastVisionTransformer, same head), inference. The dense side is the EViT
+# classifier config with its backbone swapped for the dense one (an ImageClassifier with the same
+# head and data settings); UPerNet's dense side is the masked_finetune UPerNet config.
+DYNAMICVIT_S = 'configs/dynamicvit/dynamicvit_deit-small-p16_8xb128-keep0.7-30e_in1k.py'
+DYNAMICVIT_B = 'configs/dynamicvit/dynamicvit_deit-base-p16_8xb128-keep0.7-30e_in1k.py'
+EVIT_S = 'configs/evit/evit_deit-small-p16_8xb256-keep0.7-30e_in1k.py'
+EVIT_B = 'configs/evit/evit_deit-base-p16_8xb256-keep0.7-30e_in1k.py'
+UPERNET_DYNAMICVIT_S = \
+    'configs/dynamicvit/upernet_dynamicvit-deit-small-p16_8xb2-keep0.7-160k_ade20k-512x512.py'
+UPERNET_DYNAMICVIT_B = \
+    'configs/dynamicvit/upernet_dynamicvit-deit-base-p16_8xb2-keep0.7-160k_ade20k-512x512.py'
+UPERNET_EVIT_S = 'configs/evit/upernet_evit-deit-small-p16_8xb2-keep0.7-160k_ade20k-512x512.py'
+UPERNET_EVIT_B = 'configs/evit/upernet_evit-deit-base-p16_8xb2-keep0.7-160k_ade20k-512x512.py'
+UPERNET_DENSE_S = 'configs/masked_finetune/upernet_deit-small-p16_8xb2-160k_ade20k-512x512.py'
+UPERNET_DENSE_B = 'configs/masked_finetune/upernet_deit-base-p16_8xb2-160k_ade20k-512x512.py'
+# inference needs no distillation teacher (it would only add its weights to the peak memory)
+NO_TEACHER = {'model.teacher': None, 'model.distill_weight': 0.0,
+              'model.token_distill_weight': 0.0}
+# single-process inference: plain BN in the heads on both sides (eval mode computes the same)
+SEG_BN = {'model.decode_head.norm_cfg': dict(type='BN', requires_grad=True),
+          'model.auxiliary_head.norm_cfg': dict(type='BN', requires_grad=True)}
+
+
+def dense_deit(arch: str, img_size: int = 224, patch_size: int = 16) -> dict:
+    """Overrides that swap a pruning classifier's backbone for the dense FastVisionTransformer
+    of the same arch (everything else of the config unchanged)."""
+    return {'model.backbone': dict(_delete_=True, type='FastVisionTransformer', arch=arch,
+                                   img_size=img_size, patch_size=patch_size)}
+
+
+def _pruning_cls(name: str, config: str, arch: str, **kw) -> dict:
+    target = dict(NO_TEACHER) if 'dynamicvit' in config else {}
+    return dict(name=name, section='Token pruning', config=config, baseline=EVIT_S
+                if arch == 'deit-small' else EVIT_B, target_options=target,
+                baseline_options=dense_deit(arch), baseline_label=f'dense {arch} (same code path)',
+                mode='test', **kw)
+
+
+def _pruning_seg(name: str, config: str, arch: str, **kw) -> dict:
+    return dict(name=name, section='Token pruning', config=config,
+                baseline=UPERNET_DENSE_S if arch == 'deit-small' else UPERNET_DENSE_B,
+                baseline_label=f'UPerNet dense {arch}', mode='test',
+                cfg_options=dict(SEG_BN, **kw.pop('cfg_options', {})), **kw)
+
+
 def _gpu(**kw) -> dict:
     return dict(dict(device='cuda', amp='bf16', fused=True, mode='train', compile=False,
                      compile_baseline=False), **kw)
@@ -223,16 +271,31 @@ WORKLOADS = [
     _cpu(name='mirl-vit-b48-vs-mae-vit-l16-cpu', section='MIRL', config=MIRL_B48,
          baseline=MMPRETRAIN_MAE_L, batch=8, target_options=mirl_reduced('b48'),
          baseline_options=mae_reduced('l16'), goal='CPU ratio, all widths / 4 (224 px)'),
-    # ---- issue 8: token pruning inference (configs by the pruning helper) ------------------
-    _gpu(name='dynamicvit-deit-s-keep0.7', section='Token pruning', config=None, baseline=None,
-         mode='test', batch=256, fused=None, goal='>= 1.5x dense DeiT-S at keep 0.7'),
-    _gpu(name='dynamicvit-deit-b-keep0.7', section='Token pruning', config=None, baseline=None,
-         mode='test', batch=256, fused=None, goal='>= 1.5x dense DeiT-B at keep 0.7'),
-    _gpu(name='evit-deit-s-keep0.7', section='Token pruning', config=None, baseline=None,
-         mode='test', batch=256, fused=None, goal='>= 1.5x dense at keep 0.7'),
-    _gpu(name='upernet-dynamicvit-deit-s-512', section='Token pruning', config=None,
-         baseline=None, mode='test', batch=1, fused=None,
-         goal='UPerNet 512x512 fps >= 1.25x dense backbone'),
+    # ---- issue 8: token pruning inference vs the dense DeiT / UPerNet (same code path) -------
+    _gpu(**_pruning_cls('dynamicvit-deit-s-keep0.7', DYNAMICVIT_S, 'deit-small', batch=256),
+         fused=None, goal='>= 1.5x dense DeiT-S at keep 0.7 (bf16 inference, batch 256)'),
+    _gpu(**_pruning_cls('dynamicvit-deit-b-keep0.7', DYNAMICVIT_B, 'deit-base', batch=256),
+         fused=None, goal='>= 1.5x dense DeiT-B at keep 0.7'),
+    _gpu(**_pruning_cls('evit-deit-s-keep0.7', EVIT_S, 'deit-small', batch=256), fused=None,
+         goal='>= 1.5x dense DeiT-S at keep 0.7'),
+    _gpu(**_pruning_cls('evit-deit-b-keep0.7', EVIT_B, 'deit-base', batch=256), fused=None,
+         goal='>= 1.5x dense DeiT-B at keep 0.7'),
+    _gpu(**_pruning_seg('upernet-dynamicvit-deit-s-512', UPERNET_DYNAMICVIT_S, 'deit-small',
+                        batch=8), fused=None,
+         goal='UPerNet 512x512 fps >= 1.25x dense backbone (test_step, batch 8)'),
+    _gpu(**_pruning_seg('upernet-dynamicvit-deit-s-512-bs1', UPERNET_DYNAMICVIT_S, 'deit-small',
+                        batch=1, iters=20), fused=None,
+         goal='same at batch 1 (mmseg fps convention)'),
+    _gpu(**_pruning_seg('upernet-evit-deit-s-512', UPERNET_EVIT_S, 'deit-small', batch=8),
+         fused=None, goal='UPerNet 512x512 fps >= 1.25x dense backbone'),
+    _gpu(**_pruning_seg('upernet-dynamicvit-deit-b-512', UPERNET_DYNAMICVIT_B, 'deit-base',
+                        batch=8), fused=None, goal='UPerNet 512x512 fps >= 1.25x dense backbone'),
+    _gpu(**_pruning_seg('upernet-evit-deit-b-512', UPERNET_EVIT_B, 'deit-base', batch=8),
+         fused=None, goal='UPerNet 512x512 fps >= 1.25x dense backbone'),
+    _cpu(**_pruning_cls('dynamicvit-deit-s-keep0.7-cpu', DYNAMICVIT_S, 'deit-small', batch=4),
+         goal='CPU ratio (fp32 inference, batch 4)'),
+    _cpu(**_pruning_cls('evit-deit-s-keep0.7-cpu', EVIT_S, 'deit-small', batch=4),
+         goal='CPU ratio (fp32 inference, batch 4)'),
 ]
 
 

@@ -5,9 +5,10 @@ What one measurement does (:func:`benchmark_configs`):
 1. Load the config (a path, or ``'mmpretrain::mae/<file>.py'`` / ``'mmseg::...'`` for a config
    shipped inside a host package) and adapt it: ``--cfg-options``, mixed precision
    (:func:`set_amp`), fused AdamW (:func:`set_fused_optimizer`).
-2. Build the model (``MODELS.build`` under the config's ``default_scope``, ``init_weights``) and
-   the optim wrapper (``mmengine.optim.build_optim_wrapper``, so ``paramwise_cfg`` and custom
-   constructors are honoured exactly as by the runner).
+2. Build the model as the runner does (the config's top-level ``data_preprocessor`` merged into
+   a model config that has none, ``MODELS.build`` under the config's ``default_scope``,
+   ``init_weights``) and the optim wrapper (``mmengine.optim.build_optim_wrapper``, so
+   ``paramwise_cfg`` and custom constructors are honoured exactly as by the runner).
 3. Build one synthetic batch by running the config's own train (or test) pipeline, minus its
    ``Load*`` transforms, on random images (and label maps / labels where the pipeline loads
    annotations), collated by the config's ``collate_fn``: the shapes, data samples and masks the
@@ -109,10 +110,24 @@ def _inner_optim_wrapper_cfg(ow: dict) -> dict:
     return inner if isinstance(inner, dict) else ow
 
 
+def model_config(cfg: Config) -> dict:
+    """The model config as mmengine's ``Runner`` builds it: the config's top-level
+    ``data_preprocessor`` (mmpretrain's and mmseg's dataset configs put the normalisation,
+    ``to_rgb``, ``num_classes``, ... there) becomes the model's when the model config has none
+    of its own (``Runner.__init__``: ``model.setdefault('data_preprocessor', ...)``); a model
+    config with its own ``data_preprocessor`` keeps it unchanged, as in the runner."""
+    model = copy.deepcopy(cfg.model)
+    data_preprocessor = cfg.get('data_preprocessor')
+    if isinstance(model, dict) and data_preprocessor is not None:
+        model.setdefault('data_preprocessor', copy.deepcopy(data_preprocessor))
+    return model
+
+
 def drop_pretrained(node: Any) -> Any:
-    """Remove ``Pretrained`` init configs and ``pretrained=<path>`` from a model config (in
-    place): a benchmark needs the architecture, not the weights, which may not be on this
-    machine."""
+    """Remove ``Pretrained`` init configs and checkpoint paths (``pretrained=<path>``,
+    ``<name>_ckpt=<path>`` such as a distillation teacher's ``teacher_ckpt``) from a model
+    config (in place): a benchmark needs the architecture, not the weights, which may not be on
+    this machine."""
     if isinstance(node, dict):
         init = node.get('init_cfg')
         if isinstance(init, dict) and str(init.get('type', '')).startswith('Pretrained'):
@@ -120,8 +135,9 @@ def drop_pretrained(node: Any) -> Any:
         elif isinstance(init, list):
             node['init_cfg'] = [c for c in init if not (
                 isinstance(c, dict) and str(c.get('type', '')).startswith('Pretrained'))]
-        if isinstance(node.get('pretrained'), str):
-            node['pretrained'] = None
+        for key, value in node.items():
+            if (key == 'pretrained' or key.endswith('_ckpt')) and isinstance(value, str):
+                node[key] = None
         for value in node.values():
             drop_pretrained(value)
     elif isinstance(node, list):
@@ -199,7 +215,7 @@ def _dataset_cfg(dl_cfg: dict) -> dict:
 
 
 def _num_classes(cfg: Config) -> int:
-    model = cfg.model
+    model = model_config(cfg)
     for path in (('decode_head', 'num_classes'), ('head', 'num_classes'),
                  ('data_preprocessor', 'num_classes')):
         node = model
@@ -380,7 +396,7 @@ class StepRunner:
         self.scope = cfg.get('default_scope')
         with self._scope(), _quiet_mmengine():
             torch.manual_seed(seed)
-            model = MODELS.build(cfg.model)
+            model = MODELS.build(model_config(cfg))
             if hasattr(model, 'init_weights'):
                 model.init_weights()
             self.model = model.to(device).train(mode == 'train')
@@ -490,6 +506,11 @@ def _precision_label(cfg: Config, mode: str, amp: str) -> str:
 
 
 def git_commit(repo: str = '.') -> str:
+    """Short commit of ``repo`` (``+dirty`` with uncommitted changes to tracked files); the
+    environment variable ``MMDBP_COMMIT`` wins (a copy of the tree without ``.git``, e.g. on a
+    lent GPU machine)."""
+    if os.environ.get('MMDBP_COMMIT'):
+        return os.environ['MMDBP_COMMIT']
     try:
         out = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=repo, check=True,
                              capture_output=True, text=True).stdout.strip()
@@ -507,7 +528,7 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
                       flops: bool = True, seed: int = 0,
                       log: Callable[[str], None] = print) -> Dict[str, Any]:
     """Measure each config of ``configs`` (dicts with ``name``, ``config`` and optionally
-    ``cfg_options``, ``compile``) side by side; the first is the target, the others are
+    ``cfg_options``, ``compile``, ``label`` for the Markdown row) side by side; the first is the target, the others are
     compared with it (``ratio_vs_<name>`` = target images/s over theirs)."""
     runners, results = [], []
     for spec in configs:
@@ -535,7 +556,8 @@ def benchmark_configs(configs: Sequence[Dict[str, Any]], *, batch_size: int, mod
             f'peak {peak / 2**20:.0f} MiB')
         runners.append(runner)
         results.append(dict(
-            name=spec['name'], config=spec['config'], cfg_options=spec.get('cfg_options') or {},
+            name=spec['name'], config=spec['config'], label=spec.get('label'),
+            cfg_options=spec.get('cfg_options') or {},
             model=type(runner.model).__name__, params=runner.num_params,
             precision=_precision_label(cfg, mode, amp), compile=bool(spec.get('compile')),
             fused=(cfg.optim_wrapper.get('optimizer', {}).get('fused', False)
@@ -605,7 +627,7 @@ def markdown_row(report: Dict[str, Any], workload: str) -> str:
         ratio = f'**{t["images_per_s"] / b["images_per_s"]:.2f}x**'
         if 'images_per_cpu_s' in t:  # CPU rows: the CPU-time ratio too
             ratio += f' (CPU time {t["images_per_cpu_s"] / b["images_per_cpu_s"]:.2f}x)'
-        cells += [config_label(b['config']), f'{b["images_per_s"]:.1f}',
+        cells += [b.get('label') or config_label(b['config']), f'{b["images_per_s"]:.1f}',
                   f'{b["peak_mem_mib"]:.0f}', ratio,
                   (f'{t["peak_mem_mib"] / b["peak_mem_mib"]:.2f}x'
                    if b['peak_mem_mib'] > 0 else '-')]

@@ -137,11 +137,40 @@ def test_drop_pretrained():
     model = dict(backbone=dict(init_cfg=dict(type='Pretrained', checkpoint='x.pth'),
                                pretrained='y.pth'),
                  neck=dict(init_cfg=[dict(type='Xavier'), dict(type='Pretrained_Part')]),
-                 head=[dict(init_cfg=dict(type='Normal'))])
+                 head=[dict(init_cfg=dict(type='Normal'))],
+                 teacher_ckpt='teacher.pth', teacher=dict(type='ImageClassifier'))
     bm.drop_pretrained(model)
     assert model['backbone'] == dict(init_cfg=None, pretrained=None)
+    assert model['teacher_ckpt'] is None and model['teacher'] == dict(type='ImageClassifier')
     assert model['neck']['init_cfg'] == [dict(type='Xavier')]
     assert model['head'][0]['init_cfg'] == dict(type='Normal')
+
+
+def test_top_level_data_preprocessor_is_merged_as_the_runner_does():
+    """mmpretrain-style configs put normalisation, to_rgb and num_classes in a top-level
+    ``data_preprocessor`` (here: the demo EViT config, via imagenet_bs64_cls.py and
+    demo_in1k_cls.py); mmengine's Runner merges it into a model config that has none. The
+    harness must build the same model: checked on the built preprocessor and on the batch it
+    produces, against normalisation done here by hand."""
+    cfg = bm.prepare_config(osp.join(ROOT, 'configs/evit/evit_vit-demo-d12-p8_1xb32-keep0.7-5e_'
+                                           'demo-in1k.py'), mode='test')
+    assert 'data_preprocessor' not in cfg.model  # only at the top level
+    runner = bm.StepRunner(cfg, batch_size=2, mode='test')
+    pre = runner.model.data_preprocessor
+    mean = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+    torch.testing.assert_close(pre.mean, mean)
+    torch.testing.assert_close(pre.std, std)
+    assert pre.num_classes == 10
+    raw = runner.batch['inputs'].float()  # BGR uint8 from the pipeline (default_collate)
+    expected = (raw[:, [2, 1, 0]] - mean) / std
+    torch.testing.assert_close(pre(runner.batch, False)['inputs'], expected)
+    # a model config with its own data_preprocessor keeps it, unmerged (Runner: setdefault)
+    own = Config(dict(model=dict(type='M', data_preprocessor=dict(mean=[1.] * 3)),
+                      data_preprocessor=dict(num_classes=3, std=[2.] * 3)))
+    assert bm.model_config(own)['data_preprocessor'] == dict(mean=[1.] * 3)
+    assert 'data_preprocessor' not in own.model or own.model.data_preprocessor == dict(
+        mean=[1.] * 3)  # the config itself is not modified
 
 
 def test_set_fused_optimizer():
@@ -229,11 +258,46 @@ def test_cli_fast_mae_vs_mmpretrain_mae(tmp_path, monkeypatch):
     assert row.startswith('| ') and '| tiny-mae-test |' in row and '| train | 2 | bf16 |' in row
 
 
-def test_pending_workload_is_refused():
+def test_pending_workload_is_refused(monkeypatch):
     tool = _load_tool('benchmark')
-    pending = next(w['name'] for w in tool.WORKLOADS if w['config'] is None)
-    with pytest.raises(SystemExit, match='is pending: its config has not been written'):
-        tool.main(['--workload', pending, '--no-md'])
+    monkeypatch.setattr(tool, 'WORKLOADS', tool.WORKLOADS)  # restored after the test
+    tool.WORKLOADS.append(dict(name='pending-test', section='Token pruning', config=None,
+                               baseline=None, mode='test', batch=1, device='cpu'))
+    try:
+        with pytest.raises(SystemExit, match='is pending: its config has not been written'):
+            tool.main(['--workload', 'pending-test', '--no-md'])
+    finally:
+        tool.WORKLOADS.pop()
+
+
+def test_cli_pruning_inference_workload_vs_dense(tmp_path, monkeypatch):
+    """A token-pruning workload as the GPU ones are defined (_pruning_cls: pruned classifier vs
+    the same config with the dense backbone, test_step), on the demo-size EViT ViT."""
+    tool = _load_tool('benchmark')
+    workloads = _load_tool('benchmark_workloads')
+    arch = dict(embed_dims=16, num_layers=4, num_heads=2, feedforward_channels=32)
+    demo = 'configs/evit/evit_vit-demo-d12-p8_1xb32-keep0.7-5e_demo-in1k.py'
+    w = workloads._pruning_cls('tiny-evit-test', demo, arch, batch=2)
+    w['baseline'] = demo
+    w['baseline_options'] = workloads.dense_deit(arch, img_size=64, patch_size=8)
+    w.update(device='cpu', amp='none', fused=None, compile=False, compile_baseline=False,
+             warmup=1, iters=1, rounds=1, cfg_options={'model.head.in_channels': 16},
+             target_options={'model.backbone.arch': dict(_delete_=True, **arch),
+                             'model.backbone.pruning_locs': (1, 2)})
+    monkeypatch.setattr(tool, 'WORKLOADS', tool.WORKLOADS)
+    tool.WORKLOADS.append(w)
+    try:
+        md = tmp_path / 'bench.md'
+        report = tool.main(['--workload', 'tiny-evit-test', '--md', str(md),
+                            '--out', str(tmp_path / 'r.json')])
+    finally:
+        tool.WORKLOADS.pop()
+    t, b = report['results']
+    assert report['mode'] == 'test' and t['model'] == b['model'] == 'ImageClassifier'
+    assert t['params'] == b['params']  # EViT adds no parameters to the dense ViT
+    assert 0 < t['flops_per_step'] < b['flops_per_step']  # pruned tokens: less work
+    row = [ln for ln in md.read_text().splitlines() if ln.startswith('|')][-1]
+    assert '| tiny-evit-test |' in row and f'| dense {arch} (same code path) |' in row
 
 
 def test_workload_table():
