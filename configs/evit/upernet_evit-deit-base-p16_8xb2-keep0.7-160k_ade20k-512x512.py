@@ -1,23 +1,12 @@
-# UPerNet + EViT-B on ADE20K; see upernet_evit-deit-small-p16_8xb2-keep0.7-160k_ade20k-512x512.py.
-_base_ = [
-    '../_base_/models/upernet_deit-base-p16_fast-vit.py',
-    '../_base_/datasets/ade20k_512x512.py',
-    '../_base_/schedules/schedule_160k_adamw_vit-upernet.py',
-    '../_base_/default_runtime_seg.py',
-]
+# UPerNet + EViT-B on ADE20K: upernet_evit-deit-small-p16_8xb2-keep0.7-160k_ade20k-512x512.py with
+# DeiT-B (768 wide), starting from mmpretrain's DeiT-B.
+_base_ = './upernet_evit-deit-small-p16_8xb2-keep0.7-160k_ade20k-512x512.py'
 
-crop_size = (512, 512)
-keep_rate = 0.7
+embed_dims = 768
 model = dict(
-    data_preprocessor=dict(size=crop_size),
     backbone=dict(
-        type='EViTSeg',
-        keep_rate=keep_rate,
-        pruning_locs=(3, 6, 9),
-        fuse_token=True,
-        init_cfg=dict(
-            type='Pretrained', prefix='backbone.',
-            checkpoint='checkpoints/deit-base_pt-16xb64_in1k_20220216-db63c16c.pth')))
-train_dataloader = dict(batch_size=2)
-val_dataloader = dict(batch_size=1)
-test_dataloader = val_dataloader
+        arch='deit-base',
+        init_cfg=dict(checkpoint='checkpoints/deit-base_pt-16xb64_in1k_20220216-db63c16c.pth')),
+    neck=dict(in_channels=[embed_dims] * 4, out_channels=embed_dims),
+    decode_head=dict(in_channels=[embed_dims] * 4),
+    auxiliary_head=dict(in_channels=embed_dims))
