@@ -4,6 +4,8 @@
 # mmengine applies the longest matching custom key, so 'backbone.predictors' overrides 'backbone'.
 # (The released code also exempts 1-D parameters from weight decay; with per-module lr keys that
 # cannot be expressed by custom_keys, so they decay here: a 0.05 * lr change per step.)
+_base_ = './imagenet_coslr-30e.py'
+
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05, betas=(0.9, 0.999), eps=1e-8),
     paramwise_cfg=dict(
@@ -14,15 +16,4 @@ optim_wrapper = dict(
             'backbone.cls_token': dict(lr_mult=0.0, decay_mult=0.0),
             'backbone.pos_embed': dict(lr_mult=0.0, decay_mult=0.0),
         }))
-
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', by_epoch=True, begin=5, end=30, eta_min_ratio=0.01,
-         convert_to_iter_based=True),
-]
-
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=1024)

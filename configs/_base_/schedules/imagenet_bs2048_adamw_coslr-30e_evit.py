@@ -1,6 +1,8 @@
 # EViT's fine-tuning recipe from a DeiT checkpoint (Liang et al., ICLR 2022, released
 # finetune.sh): AdamW lr 2e-5 per 2048 images, weight decay 1e-6, no warm-up, cosine to 2e-6,
 # 30 epochs, the keep rate at its target from the start.
+_base_ = './imagenet_coslr-30e.py'
+
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=2e-5, weight_decay=1e-6, betas=(0.9, 0.999), eps=1e-8),
     paramwise_cfg=dict(
@@ -11,12 +13,9 @@ optim_wrapper = dict(
             '.pos_embed': dict(decay_mult=0.0)
         }))
 
+# no warm-up: the keep rate is at its target from the start
 param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=True, begin=0, end=30, eta_min_ratio=0.1,
          convert_to_iter_based=True),
 ]
-
-train_cfg = dict(by_epoch=True, max_epochs=30, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=2048)
