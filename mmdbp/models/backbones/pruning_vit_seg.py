@@ -32,11 +32,24 @@ def pad_to_patch_multiple(x: torch.Tensor, patch_size: int) -> torch.Tensor:
     return x
 
 
-_SEG_DEFAULTS = dict(img_size=512, out_type='featmap', out_indices=(2, 5, 8, 11))
+class SegBackboneMixin:
+    """mmseg defaults and corner padding for a token-pruning ViT (put it before the ViT class).
+
+    ``img_size`` 512 and ``out_type='featmap'`` unless given; ``out_indices`` (2, 5, 8, 11);
+    :meth:`embed` zero-pads the input to a multiple of the patch size first.
+    """
+
+    def __init__(self, out_indices: Sequence[int] = (2, 5, 8, 11), **kwargs) -> None:
+        kwargs.setdefault('img_size', 512)
+        kwargs.setdefault('out_type', 'featmap')
+        super().__init__(out_indices=out_indices, **kwargs)
+
+    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        return super().embed(pad_to_patch_multiple(x, self.patch_embed.patch_size))
 
 
 @MODELS.register_module()
-class DynamicViTSeg(DynamicViT):
+class DynamicViTSeg(SegBackboneMixin, DynamicViT):
     """:class:`DynamicViT` for mmseg: full-resolution multi-level maps, corner padding.
 
     Args:
@@ -46,18 +59,9 @@ class DynamicViTSeg(DynamicViT):
         **kwargs: :class:`DynamicViT` arguments (``keep_ratio``, ``pruning_locs``, ``arch``...).
     """
 
-    def __init__(self, out_indices: Sequence[int] = _SEG_DEFAULTS['out_indices'],
-                 **kwargs) -> None:
-        kwargs.setdefault('img_size', _SEG_DEFAULTS['img_size'])
-        kwargs.setdefault('out_type', _SEG_DEFAULTS['out_type'])
-        super().__init__(out_indices=out_indices, **kwargs)
-
-    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        return super().embed(pad_to_patch_multiple(x, self.patch_embed.patch_size))
-
 
 @MODELS.register_module()
-class EViTSeg(EViT):
+class EViTSeg(SegBackboneMixin, EViT):
     """:class:`EViT` for mmseg: full-resolution multi-level maps, corner padding.
 
     Args:
@@ -66,12 +70,3 @@ class EViTSeg(EViT):
         out_indices (Sequence[int]): Defaults to (2, 5, 8, 11).
         **kwargs: :class:`EViT` arguments (``keep_rate``, ``pruning_locs``, ``fuse_token``...).
     """
-
-    def __init__(self, out_indices: Sequence[int] = _SEG_DEFAULTS['out_indices'],
-                 **kwargs) -> None:
-        kwargs.setdefault('img_size', _SEG_DEFAULTS['img_size'])
-        kwargs.setdefault('out_type', _SEG_DEFAULTS['out_type'])
-        super().__init__(out_indices=out_indices, **kwargs)
-
-    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        return super().embed(pad_to_patch_multiple(x, self.patch_embed.patch_size))
