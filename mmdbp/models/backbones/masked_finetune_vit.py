@@ -71,11 +71,4 @@ class MaskedFinetuneViT(FastVisionTransformer):
         x, hw = self.embed(img)  # B, E + L, C (E extra tokens first)
         extra, patches = x[:, :self.num_extra_tokens], x[:, self.num_extra_tokens:]
         x = torch.cat([extra, random_masking(patches, ratio).tokens], dim=1)
-        outs = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i == self.num_layers - 1:
-                x = self.norm(x)
-            if i in self.out_indices:
-                outs.append(self.format_output(x, hw))
-        return tuple(outs)
+        return self.forward_blocks(x, hw)

@@ -16,7 +16,6 @@ import torch
 import torch.nn as nn
 
 from mmdbp.registry import MODELS
-from ..utils.masking import random_masking
 from .vit import FastMAEViT
 
 
@@ -122,20 +121,7 @@ class MIRLViT(FastMAEViT):
     def forward(self, x: torch.Tensor, mask: Optional[bool] = True):
         if not mask:
             return super().forward(x, mask=None)
-        B = x.shape[0]
-        x, hw = self.patch_embed(x)  # B, L, C
-        if hw != self.patch_resolution:
-            p = self.patch_embed.patch_size
-            raise ValueError(
-                f'MIRLViT was built for {self.patch_resolution[0] * p}x'
-                f'{self.patch_resolution[1] * p} px inputs (img_size) but got '
-                f'{hw[0] * p}x{hw[1] * p}: set the backbone\'s img_size (and the neck\'s '
-                f'num_patches) to the pipeline\'s crop size.')
-        x = x + self.pos_embed[:, self.num_extra_tokens:]
-        x, mask, ids_restore, _ = random_masking(x, self.mask_ratio)  # B, K, C
-        if self.cls_token is not None:
-            cls = (self.cls_token + self.pos_embed[:, :1]).expand(B, -1, -1)
-            x = torch.cat([cls, x], dim=1)  # B, 1 + K, C
+        x, mask, ids_restore = self.embed_visible(x)  # B, 1 + K, C
         x = self.drop_after_pos(x)
         low_feat = self.norm_low(x)
 

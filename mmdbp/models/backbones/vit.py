@@ -243,6 +243,11 @@ class FastVisionTransformer(BaseModule):
 
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         x, hw = self.embed(x)
+        return self.forward_blocks(x, hw)
+
+    def forward_blocks(self, x: torch.Tensor, hw: Tuple[int, int]) -> Tuple[torch.Tensor, ...]:
+        """Blocks (final norm after the last one) on embedded tokens (B, N, C), which may be a
+        subset of the patches; returns :meth:`format_output` of the ``out_indices`` blocks."""
         outs = []
         for i, block in enumerate(self.blocks):
             x = block(x)
@@ -302,23 +307,35 @@ class FastMAEViT(FastVisionTransformer):
             raise ValueError(f'mask_ratio must be in [0, 1), got {mask_ratio}.')
         self.mask_ratio = mask_ratio
 
-    def forward(self, x: torch.Tensor, mask: Optional[bool] = True):
-        if not mask:
-            return super().forward(x)
+    def embed_visible(self, x: torch.Tensor
+                      ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """MAE's embedding of a random subset: patch + position embedding, random masking, then
+        the cls token (no dropout).
+
+        Returns:
+            tuple: visible tokens (B, 1 + K, C), cls first; mask (B, L), 1 = removed;
+            ids_restore (B, L).
+        """
         B = x.shape[0]
         x, hw = self.patch_embed(x)  # B, L, C
         if hw != self.patch_resolution:
             p = self.patch_embed.patch_size
             raise ValueError(
-                f'FastMAEViT was built for {self.patch_resolution[0] * p}x'
+                f'{type(self).__name__} was built for {self.patch_resolution[0] * p}x'
                 f'{self.patch_resolution[1] * p} px inputs (img_size) but got '
-                f'{hw[0] * p}x{hw[1] * p}: set the backbone\'s img_size (and the decoder\'s '
-                f'num_patches) to the pipeline\'s crop size.')
+                f'{hw[0] * p}x{hw[1] * p}: set the backbone\'s img_size (and the decoder\'s / '
+                f'neck\'s num_patches) to the pipeline\'s crop size.')
         x = x + self.pos_embed[:, self.num_extra_tokens:]
-        visible, mask, ids_restore, _ = random_masking(x, self.mask_ratio)
+        visible, mask, ids_restore, _ = random_masking(x, self.mask_ratio)  # B, K, C
         if self.cls_token is not None:
             cls = (self.cls_token + self.pos_embed[:, :1]).expand(B, -1, -1)
             visible = torch.cat([cls, visible], dim=1)
+        return visible, mask, ids_restore
+
+    def forward(self, x: torch.Tensor, mask: Optional[bool] = True):
+        if not mask:
+            return super().forward(x)
+        visible, mask, ids_restore = self.embed_visible(x)
         for block in self.blocks:
             visible = block(visible)
         return self.norm(visible), mask, ids_restore
