@@ -29,6 +29,7 @@ from mmpretrain.models.backbones import SwinTransformer
 
 from mmdbp.registry import MODELS
 from ..utils.group_window_attention import GreenMIMSwinBlock
+from ..utils.mae_init import init_patch_embed_xavier_
 from ..utils.masking import num_kept
 from ..utils.sparse_patch_merging import SparsePatchMerging
 from ..utils.sparse_swin_layout import SparseSwinLayout, StageLayout, build_sparse_swin_layout
@@ -227,8 +228,7 @@ class GreenMIMSwin(BaseModule):
                 nn.init.zeros_(m.bias)
             elif hasattr(m, 'relative_position_bias_table'):
                 nn.init.trunc_normal_(m.relative_position_bias_table, std=.02)
-        w = self.patch_embed.projection.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        init_patch_embed_xavier_(self.patch_embed.projection)
 
     # ---------------------------------------------------------------- masking and layout
     def random_unit_mask(self, batch_size: int) -> torch.Tensor:

@@ -16,6 +16,7 @@ from mmpretrain.models.utils import build_2d_sincos_position_embedding, resize_p
 
 from mmdbp.registry import MODELS
 from ..utils.ckpt_convert import vit_key_to_mmdbp
+from ..utils.mae_init import init_linears_xavier_, init_patch_embed_xavier_
 from ..utils.masking import random_masking
 from ..utils.vit_blocks import TransformerBlock
 
@@ -178,15 +179,10 @@ class FastVisionTransformer(BaseModule):
                 self.patch_resolution, self.embed_dims, cls_token=self.with_cls_token))
         else:
             trunc_normal_(self.pos_embed, std=.02)
-        w = self.patch_embed.projection.weight.data
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        init_patch_embed_xavier_(self.patch_embed.projection)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=.02)
-        for m in self.blocks.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_linears_xavier_(self.blocks)
 
     def _convert_layout_on_load(self, state_dict, prefix, *args, **kwargs) -> None:
         """Accept mmpretrain (DeiT, ViT, MAE), mmseg and timm ViT checkpoints as they are: their

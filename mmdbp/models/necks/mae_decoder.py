@@ -7,6 +7,7 @@ from mmengine.model import BaseModule
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 
 from mmdbp.registry import MODELS
+from ..utils.mae_init import init_linears_xavier_
 from ..utils.masking import unshuffle_with_mask_tokens
 from ..utils.vit_blocks import TransformerBlock
 
@@ -55,11 +56,7 @@ class FastMAEDecoder(BaseModule):
         self.decoder_pos_embed.data.copy_(build_2d_sincos_position_embedding(
             side, self.decoder_pos_embed.shape[-1], cls_token=True))
         nn.init.normal_(self.mask_token, std=.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        init_linears_xavier_(self)
 
     def forward(self, x: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
         """x: encoder output (B, 1 + K, C) with the cls token first; ids_restore (B, L)."""

@@ -21,6 +21,7 @@ from mmengine.model import BaseModule
 from mmpretrain.models.utils import build_2d_sincos_position_embedding
 
 from mmdbp.registry import MODELS
+from ..utils.mae_init import init_linears_xavier_
 from ..utils.masking import unshuffle_with_mask_tokens
 from ..utils.vit_blocks import CrossAttentionBlock
 from ..utils.weight_norm_linear import WeightNormLinear
@@ -131,14 +132,7 @@ class MIRLMultiDecoder(BaseModule):
             decoder.pos_embed.data.copy_(build_2d_sincos_position_embedding(
                 side, decoder.pos_embed.shape[-1], cls_token=True))
             nn.init.normal_(decoder.mask_token, std=.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_linears_xavier_(self, layer_norm=True)
 
     def forward(self, low_feat: torch.Tensor, segment_feats: Sequence[torch.Tensor],
                 ids_restore: torch.Tensor) -> List[torch.Tensor]:
