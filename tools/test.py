@@ -17,13 +17,13 @@ import sys
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.dist import get_rank
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout's mmdbp first
 
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
+from mmdbp.utils.tool_args import (add_launcher_args, build_runner, set_local_rank,  # noqa: E402
+                                   set_work_dir)
 
 
 def parse_args(argv=None):
@@ -41,12 +41,9 @@ def parse_args(argv=None):
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs such as test_dataloader.batch_size=1')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    set_local_rank(args)
     return args
 
 
@@ -79,10 +76,7 @@ def main(argv=None):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False
 
@@ -102,8 +96,7 @@ def main(argv=None):
 
     check_data_roots(cfg, ('test_dataloader', ))
     prepare_launcher(cfg, args.launcher)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    metrics = runner.test()
+    metrics = build_runner(cfg).test()
 
     if args.out and get_rank() == 0:
         os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)

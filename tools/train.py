@@ -10,19 +10,18 @@ Examples::
     mim train mmdbp CONFIG                                                 # via openmim
 """
 import argparse
-import os
 import os.path as osp
 import sys
 from copy import deepcopy
 
 from mmengine.config import Config, ConfigDict, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout's mmdbp first
 
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
+from mmdbp.utils.tool_args import (add_launcher_args, build_runner, set_local_rank,  # noqa: E402
+                                   set_work_dir)
 
 
 def parse_args(argv=None):
@@ -44,13 +43,9 @@ def parse_args(argv=None):
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value pairs such as train_cfg.max_iters=10; lists as '
         'key="[a,b]" or key=a,b, nested tuples as key="[(a,b),(c,d)]" (quotes needed, no spaces)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
-                        help='job launcher')
-    # torch.distributed.launch passes --local-rank (torch >= 2.0) or --local_rank
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(parser)
     args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    set_local_rank(args)
     return args
 
 
@@ -63,11 +58,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.val_dataloader = None
         cfg.val_evaluator = None
 
-    # work_dir: CLI > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
 
     if args.amp:
         if not torch.cuda.is_available():
@@ -127,8 +118,7 @@ def main(argv=None):
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     prepare_launcher(cfg, args.launcher)
 
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

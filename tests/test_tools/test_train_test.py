@@ -143,7 +143,7 @@ def test_amp_flag(repo_root, tmp_path, monkeypatch):
         return FakeRunner()
 
     monkeypatch.setattr(train, 'check_data_roots', lambda *args, **kwargs: None)
-    monkeypatch.setattr(train.Runner, 'from_cfg', from_cfg)
+    monkeypatch.setattr(train, 'build_runner', from_cfg)
     argv = [osp.join(repo_root, MAE_CFG), '--work-dir', str(tmp_path), '--amp']
     if torch.cuda.is_available():
         train.main(argv)

@@ -1,0 +1,41 @@
+"""The pieces tools/train.py and tools/test.py share."""
+import argparse
+import os
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from mmdbp.utils.tool_args import add_launcher_args, set_local_rank, set_work_dir
+
+
+@pytest.mark.parametrize('cli,in_cfg,expected', [
+    ('cli_dir', 'cfg_dir', 'cli_dir'),  # --work-dir wins
+    (None, 'cfg_dir', 'cfg_dir'),  # then the config's
+    (None, None, osp.join('./work_dirs', 'my_config')),  # then ./work_dirs/<config name>
+])
+def test_work_dir_precedence(cli, in_cfg, expected):
+    cfg = Config(dict(work_dir=in_cfg) if in_cfg else {})
+    set_work_dir(cfg, cli, 'configs/x/my_config.py')
+    assert cfg.work_dir == expected
+
+
+@pytest.mark.parametrize('flag', ['--local_rank', '--local-rank'])
+def test_local_rank_is_exported_unless_the_launcher_set_it(flag, monkeypatch):
+    parser = argparse.ArgumentParser()
+    add_launcher_args(parser)
+    args = parser.parse_args(['--launcher', 'pytorch', flag, '3'])
+    assert args.launcher == 'pytorch'
+    monkeypatch.delenv('LOCAL_RANK', raising=False)
+    set_local_rank(args)
+    assert os.environ['LOCAL_RANK'] == '3'
+    monkeypatch.setenv('LOCAL_RANK', '1')  # torchrun's value is kept
+    set_local_rank(args)
+    assert os.environ['LOCAL_RANK'] == '1'
+
+
+def test_unknown_launcher_is_rejected():
+    parser = argparse.ArgumentParser()
+    add_launcher_args(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(['--launcher', 'ssh'])
