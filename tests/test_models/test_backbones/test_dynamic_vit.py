@@ -2,24 +2,12 @@
 own ViT as reference), gradients into the prediction modules, bad configs."""
 import pytest
 import torch
-from mmpretrain.models import VisionTransformer as PretrainViT
 
 from mmdbp.models.backbones import DynamicViT
 from mmdbp.models.backbones.dynamic_vit import TokenKeepPredictor
-from mmdbp.models.utils import convert_vit
 
 ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
 SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 4 x 4 = 16 patch tokens
-
-
-def perturbed(model):
-    torch.manual_seed(0)
-    model.init_weights()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if 'norm' in name or name.endswith('bias'):
-                p.add_(torch.randn_like(p) * 0.1)
-    return model
 
 
 def block_input_lengths(model, x):
@@ -61,14 +49,12 @@ def test_training_keeps_the_batch_shape():
 
 @pytest.mark.parametrize('out_type,out_indices', [('cls_token', -1), ('featmap', [0, 2, 5]),
                                                   ('avg_featmap', [5]), ('raw', [5])])
-def test_keep_ratio_one_reproduces_the_dense_vit(out_type, out_indices):
+def test_keep_ratio_one_reproduces_the_dense_vit(out_type, out_indices, perturbed,
+                                                 mmpretrain_vit):
     model = perturbed(DynamicViT(keep_ratio=1.0, pruning_locs=(1, 3, 4), out_type=out_type,
                                  out_indices=out_indices, **SMALL)).eval()
-    ref = PretrainViT(dict(ARCH), img_size=32, patch_size=8, out_type=out_type,
-                      out_indices=out_indices)
-    ref.eval()  # mmpretrain's ViT.train() returns None
-    dense = {k: v for k, v in model.state_dict().items() if not k.startswith('predictors')}
-    ref.load_state_dict(convert_vit(dense, 'mmpretrain'), strict=True)
+    ref = mmpretrain_vit(model, arch=dict(ARCH), img_size=32, patch_size=8, out_type=out_type,
+                         out_indices=out_indices)
     x = torch.randn(2, 3, 32, 32)
     outs, refs = model(x), ref(x)
     assert len(outs) == len(refs)
@@ -78,7 +64,7 @@ def test_keep_ratio_one_reproduces_the_dense_vit(out_type, out_indices):
         torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
 
 
-def test_gradients_reach_every_prediction_module():
+def test_gradients_reach_every_prediction_module(perturbed):
     torch.manual_seed(0)
     model = perturbed(DynamicViT(keep_ratio=0.5, pruning_locs=(1, 3, 4), **SMALL)).train()
     outs, aux = model.forward_with_aux(torch.randn(4, 3, 32, 32))

@@ -4,25 +4,13 @@ import math
 
 import pytest
 import torch
-from mmpretrain.models import VisionTransformer as PretrainViT
 
 from mmdbp.models.backbones import EViT
 from mmdbp.models.backbones.evit import reorganize_tokens
-from mmdbp.models.utils import convert_vit
 from mmdbp.models.utils.token_map import PrunedTokenMap
 
 ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
 SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 16 patch tokens
-
-
-def perturbed(model):
-    torch.manual_seed(0)
-    model.init_weights()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if 'norm' in name or name.endswith('bias'):
-                p.add_(torch.randn_like(p) * 0.1)
-    return model
 
 
 def sequence_lengths(model, x):
@@ -119,7 +107,7 @@ def naive_reorganizing_block(blk, x, num_keep, heads=4):
 
 
 @pytest.mark.parametrize('training', [False, True])
-def test_reorganizing_block_against_explicit_attention(training):
+def test_reorganizing_block_against_explicit_attention(training, perturbed):
     """The fused-attention block (SDPA output + the cls row on the side) equals the explicit
     fp64 reference in block output, kept indices (in descending attention), fused token, and,
     in training, the gradients w.r.t. the input and the attention weights."""
@@ -149,19 +137,18 @@ def test_reorganizing_block_against_explicit_attention(training):
 
 @pytest.mark.parametrize('out_type,out_indices', [('cls_token', -1), ('featmap', [0, 3, 5]),
                                                   ('avg_featmap', [5])])
-def test_keep_rate_one_reproduces_the_dense_vit(out_type, out_indices):
+def test_keep_rate_one_reproduces_the_dense_vit(out_type, out_indices, perturbed,
+                                                mmpretrain_vit):
     model = perturbed(EViT(keep_rate=1.0, pruning_locs=(1, 3, 4), out_type=out_type,
                            out_indices=out_indices, **SMALL)).eval()
-    ref = PretrainViT(dict(ARCH), img_size=32, patch_size=8, out_type=out_type,
-                      out_indices=out_indices)
-    ref.eval()  # mmpretrain's ViT.train() returns None
-    ref.load_state_dict(convert_vit(model.state_dict(), 'mmpretrain'), strict=True)
+    ref = mmpretrain_vit(model, arch=dict(ARCH), img_size=32, patch_size=8, out_type=out_type,
+                         out_indices=out_indices)
     x = torch.randn(2, 3, 32, 32)
     for o, r in zip(model(x), ref(x)):
         torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
 
 
-def test_training_backward():
+def test_training_backward(perturbed):
     model = perturbed(EViT(keep_rate=0.5, pruning_locs=(1, 3, 4), **SMALL)).train()
     model(torch.randn(2, 3, 32, 32))[-1].sum().backward()
     assert model.blocks[0].attn.qkv.weight.grad.abs().sum() > 0

@@ -18,16 +18,6 @@ BACKBONES = {
 }
 
 
-def perturbed(model):
-    torch.manual_seed(0)
-    model.init_weights()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if 'norm' in name or name.endswith('bias'):
-                p.add_(torch.randn_like(p) * 0.1)
-    return model
-
-
 def mmseg_vit(model):
     ref = SegViT(img_size=32, patch_size=8, embed_dims=32, num_layers=6, num_heads=4,
                  mlp_ratio=2, out_indices=list(SMALL['out_indices']), patch_bias=True,
@@ -40,7 +30,7 @@ def mmseg_vit(model):
 
 @pytest.mark.parametrize('name', list(BACKBONES))
 @pytest.mark.parametrize('size', [(32, 32), (36, 44)])  # 36 x 44: corner-padded to 40 x 48
-def test_keep_one_reproduces_the_dense_vit_feature_maps(name, size):
+def test_keep_one_reproduces_the_dense_vit_feature_maps(name, size, perturbed):
     model = perturbed(BACKBONES[name](1.0)).eval()
     ref = mmseg_vit(model)
     x = torch.randn(2, 3, *size)
@@ -74,7 +64,7 @@ def capture_before_pruning(model, stage_block):
 
 
 @pytest.mark.parametrize('name', list(BACKBONES))
-def test_pruned_positions_keep_their_feature_from_when_they_were_pruned(name):
+def test_pruned_positions_keep_their_feature_from_when_they_were_pruned(name, perturbed):
     model = perturbed(BACKBONES[name](0.5, pruning_locs=(2, ), out_indices=(3, 5))).eval()
     store, handle = capture_before_pruning(model, 2)
     x = torch.randn(2, 3, 32, 32)
@@ -94,7 +84,7 @@ def test_pruned_positions_keep_their_feature_from_when_they_were_pruned(name):
         assert same.sum(1).tolist() == [8, 8]
 
 
-def test_dynamicvit_training_maps_are_full_resolution_with_stale_pruned_tokens():
+def test_dynamicvit_training_maps_are_full_resolution_with_stale_pruned_tokens(perturbed):
     torch.manual_seed(0)
     model = perturbed(BACKBONES['dynamicvit'](0.5, pruning_locs=(2, ), out_indices=(1, 3))).train()
     outs, aux = model.forward_with_aux(torch.randn(2, 3, 32, 32))
@@ -108,7 +98,7 @@ def test_dynamicvit_training_maps_are_full_resolution_with_stale_pruned_tokens()
 
 
 @pytest.mark.parametrize('name', list(BACKBONES))
-def test_padding_matches_explicit_zero_padding(name):
+def test_padding_matches_explicit_zero_padding(name, perturbed):
     model = perturbed(BACKBONES[name](0.7)).eval()
     x = torch.randn(1, 3, 36, 44)
     padded = F.pad(x, (0, 4, 0, 4))
