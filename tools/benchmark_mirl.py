@@ -54,6 +54,7 @@ import mmdbp  # noqa: E402,F401
 from mmdbp.datasets.demo_data import make_demo_in1k  # noqa: E402
 from mmdbp.models.utils import random_masking  # noqa: E402
 from mmdbp.registry import MODELS  # noqa: E402
+from mmdbp.utils.benchmark import append_section_text  # noqa: E402
 
 PRETRAIN = {
     'mirl': 'configs/mirl/mirl_vit-demo-d12-p4_1xb32-coslr-50e_demo-in1k-32px.py',
@@ -307,31 +308,12 @@ def main(argv=None):
                        torch=torch.__version__, threads=torch.get_num_threads()), f, indent=1)
     print(f'[benchmark_mirl] report: {out}')
     if not args.no_md:
-        append_section_text(args.md, 'MIRL', f'\n### Demo-data degradation study '
-                            f'({time.strftime("%Y-%m-%d")}, CPU, {total / 60:.0f} min wall, '
-                            f'{cpu_min:.0f} min CPU)\n\n'
-                            + table + f'\nCommand: `python tools/benchmark_mirl.py '
-                            f'{" ".join(sys.argv[1:] if argv is None else argv)}`\n')
+        text = (f'\n### Demo-data degradation study ({time.strftime("%Y-%m-%d")}, CPU, '
+                f'{total / 60:.0f} min wall, {cpu_min:.0f} min CPU)\n\n' + table
+                + f'\nCommand: `python tools/benchmark_mirl.py '
+                f'{" ".join(sys.argv[1:] if argv is None else argv)}`\n')
+        append_section_text(args.md, 'MIRL', text, blank_line_after=True)
     return results
-
-
-def append_section_text(md_path: str, section: str, text: str) -> None:
-    """Insert ``text`` at the end of the ``## <section>`` of ``md_path`` (re-read just before
-    writing, so edits made by others meanwhile are kept)."""
-    lines = open(md_path).read().splitlines(keepends=True) if osp.isfile(md_path) else []
-    heading = f'## {section}'
-    try:
-        start = next(i for i, ln in enumerate(lines) if ln.rstrip() == heading)
-    except StopIteration:
-        lines += ['\n', heading + '\n']
-        start = len(lines) - 1
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('## ')),
-               len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    lines[end:end] = [text if text.endswith('\n') else text + '\n', '\n']
-    with open(md_path, 'w') as f:
-        f.write(''.join(lines))
 
 
 if __name__ == '__main__':

@@ -671,3 +671,24 @@ def append_markdown_row(md_path: str, section: str, row: str,
         lines.insert(last + 1, row)
     with open(md_path, 'w') as f:
         f.write(''.join(lines))
+
+
+def append_section_text(md_path: str, section: str, text: str,
+                        blank_line_after: bool = False) -> None:
+    """Insert ``text`` (a paragraph, a table...) at the end of the ``## <section>`` of ``md_path``,
+    before the section's trailing blank lines; the section is created at the end of the file if
+    missing. Re-reads the file just before writing, so edits made by others meanwhile are kept.
+    """
+    lines = open(md_path).read().splitlines(keepends=True) if osp.isfile(md_path) else []
+    heading = f'## {section}'
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.rstrip() == heading)
+    except StopIteration:
+        lines += ['\n', heading + '\n']
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('## ')), len(lines))
+    while end > start + 1 and not lines[end - 1].strip():
+        end -= 1
+    lines[end:end] = [text if text.endswith('\n') else text + '\n'] + ['\n'] * blank_line_after
+    with open(md_path, 'w') as f:
+        f.write(''.join(lines))

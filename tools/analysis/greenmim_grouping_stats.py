@@ -42,6 +42,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmdbp.models.backbones import GreenMIMSwin  # noqa: E402
 from mmdbp.models.utils.window_grouping import pack_tokens, window_index  # noqa: E402
 from mmdbp.models.utils.window_packing import grouping_cost, pack_windows  # noqa: E402
+from mmdbp.utils.benchmark import append_section_text  # noqa: E402
 
 SETTINGS = [
     # name, arch, window, img, batch, per-image masks
@@ -312,24 +313,7 @@ def main(argv=None):
     print(md)
     print(f'report: {out}')
     if args.md:
-        insert_into_section(args.md, 'GreenMIM', md)
-
-
-def insert_into_section(path, section, text):
-    """Append ``text`` at the end of the ``## <section>`` of ``path`` (re-read before writing)."""
-    lines = open(path).read().splitlines(keepends=True) if osp.isfile(path) else []
-    heading = f'## {section}'
-    try:
-        start = next(i for i, ln in enumerate(lines) if ln.rstrip() == heading)
-    except StopIteration:
-        lines += ['\n', heading + '\n']
-        start = len(lines) - 1
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('## ')), len(lines))
-    while end > start + 1 and not lines[end - 1].strip():
-        end -= 1
-    lines[end:end] = [text if text.endswith('\n') else text + '\n']
-    with open(path, 'w') as f:
-        f.write(''.join(lines))
+        append_section_text(args.md, 'GreenMIM', md)
 
 
 if __name__ == '__main__':
