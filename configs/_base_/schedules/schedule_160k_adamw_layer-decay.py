@@ -2,8 +2,10 @@
 # lr 1e-4, betas (0.9, 0.999), weight decay 0.05 (none on position embedding, cls token, norms and
 # biases), layer-wise lr decay 0.65 over the backbone blocks (mmdbp's
 # BackboneLayerDecayOptimWrapperConstructor), 1500 linear warm-up iterations then poly decay
-# (power 1) to 160k iterations. Configs that train with AMP set
+# (power 1) to 160k iterations (schedule_160k_warmup-poly.py). Configs that train with AMP set
 # optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic').
+_base_ = './schedule_160k_warmup-poly.py'
+
 optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
@@ -17,10 +19,3 @@ optim_wrapper = dict(
             'norm': dict(decay_mult=0.),
             'bias': dict(decay_mult=0.),
         }))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=160000, by_epoch=False),
-]
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=160000, val_interval=16000)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
