@@ -28,6 +28,26 @@ def _mmpretrain_vit(model, **kwargs):
     return ref
 
 
+def _token_counts(model, x, at: str = 'norm1'):
+    """Run ``model(x)`` and return the token count N of the input of ``block.<at>`` for every
+    block: ``'norm1'`` = tokens entering the block, ``'norm2'`` = tokens its MLP runs on."""
+    counts = []
+    hooks = [getattr(b, at).register_forward_pre_hook(lambda m, a: counts.append(a[0].shape[1]))
+             for b in model.blocks]
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return counts
+
+
+@pytest.fixture
+def token_counts():
+    """``token_counts(model, x, at='norm1')``: see :func:`_token_counts`."""
+    return _token_counts
+
+
 @pytest.fixture
 def perturbed():
     """``perturbed(model) -> model``: see :func:`_perturbed`."""

@@ -10,41 +10,32 @@ ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
 SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 4 x 4 = 16 patch tokens
 
 
-def block_input_lengths(model, x):
-    lengths = []
-    hooks = [b.norm1.register_forward_pre_hook(lambda m, a: lengths.append(a[0].shape[1]))
-             for b in model.blocks]
-    model(x)
-    for h in hooks:
-        h.remove()
-    return lengths
-
-
 @pytest.mark.parametrize('keep_ratio,expected', [
     # tokens entering each of the 6 blocks: cls + int(16 * rho^s) after the stages at 1, 3, 4
     (0.5, [17, 9, 9, 5, 3, 3]),
     (0.75, [17, 13, 13, 10, 7, 7]),  # int(12), int(9), int(6.75)
     (1.0, [17] * 6),
 ])
-def test_inference_keeps_exactly_the_configured_number_of_tokens(keep_ratio, expected):
+def test_inference_keeps_exactly_the_configured_number_of_tokens(keep_ratio, expected,
+                                                                token_counts):
     model = DynamicViT(keep_ratio=keep_ratio, pruning_locs=(1, 3, 4), **SMALL).eval()
-    assert block_input_lengths(model, torch.randn(2, 3, 32, 32)) == expected
+    assert token_counts(model, torch.randn(2, 3, 32, 32)) == expected
 
 
-def test_explicit_keep_ratios():
+def test_explicit_keep_ratios(token_counts):
     model = DynamicViT(keep_ratios=(0.5, 0.25), pruning_locs=(2, 4), **SMALL).eval()
-    assert block_input_lengths(model, torch.randn(1, 3, 32, 32)) == [17, 17, 9, 9, 5, 5]
+    assert token_counts(model, torch.randn(1, 3, 32, 32)) == [17, 17, 9, 9, 5, 5]
 
 
-def test_round_off_does_not_drop_an_extra_token():
+def test_round_off_does_not_drop_an_extra_token(token_counts):
     # 0.7 * 90 = 62.99999999999999 in floating point; DynamicViT must keep 63
     model = DynamicViT(keep_ratios=(0.7, ), pruning_locs=(1, ), **SMALL).eval()
-    assert block_input_lengths(model, torch.randn(1, 3, 80, 72))[1] == 1 + 63  # 10 x 9 patches
+    assert token_counts(model, torch.randn(1, 3, 80, 72))[1] == 1 + 63  # 10 x 9 patches
 
 
-def test_training_keeps_the_batch_shape():
+def test_training_keeps_the_batch_shape(token_counts):
     model = DynamicViT(keep_ratio=0.5, pruning_locs=(1, 3, 4), **SMALL).train()
-    assert block_input_lengths(model, torch.randn(2, 3, 32, 32)) == [17] * 6
+    assert token_counts(model, torch.randn(2, 3, 32, 32)) == [17] * 6
 
 
 @pytest.mark.parametrize('out_type,out_indices', [('cls_token', -1), ('featmap', [0, 2, 5]),

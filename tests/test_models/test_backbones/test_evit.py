@@ -13,42 +13,32 @@ ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
 SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 16 patch tokens
 
 
-def sequence_lengths(model, x):
-    """Tokens leaving each block, from the norm2 inputs (the MLP runs on the reduced set)."""
-    lengths = []
-    hooks = [b.norm2.register_forward_pre_hook(lambda m, a: lengths.append(a[0].shape[1]))
-             for b in model.blocks]
-    model(x)
-    for h in hooks:
-        h.remove()
-    return lengths
-
-
 @pytest.mark.parametrize('keep_rate,fuse,expected', [
+    # tokens leaving each of the 6 blocks (norm2 inputs: EViT reorganises before the MLP);
     # stages at blocks 1, 3, 4: K = ceil(rate * (N - 1)) (+1 fused token)
     (0.5, True, [17, 10, 10, 7, 5, 5]),  # 8 + 1; ceil(4.5) = 5 + 1; 3 + 1
     (0.5, False, [17, 9, 9, 5, 3, 3]),  # 8; 4; 2
     (0.7, True, [17, 14, 14, 12, 10, 10]),  # ceil(11.2) = 12 + 1; ceil(9.1) = 10 + 1; 8 + 1
     (1.0, True, [17] * 6),
 ])
-def test_keeps_exactly_the_configured_number_of_tokens(keep_rate, fuse, expected):
+def test_keeps_exactly_the_configured_number_of_tokens(keep_rate, fuse, expected, token_counts):
     model = EViT(keep_rate=keep_rate, pruning_locs=(1, 3, 4), fuse_token=fuse, **SMALL).eval()
-    assert sequence_lengths(model, torch.randn(2, 3, 32, 32)) == expected
+    assert token_counts(model, torch.randn(2, 3, 32, 32), 'norm2') == expected
 
 
-def test_round_off_does_not_keep_an_extra_token():
+def test_round_off_does_not_keep_an_extra_token(token_counts):
     # 0.55 * 100 = 55.00000000000001 in floating point; EViT must keep 55, not 56
     model = EViT(keep_rate=0.55, pruning_locs=(0, ), fuse_token=False,
                  arch=ARCH, img_size=80, patch_size=8).eval()  # 100 patches
-    assert sequence_lengths(model, torch.randn(1, 3, 80, 80))[0] == 1 + 55
+    assert token_counts(model, torch.randn(1, 3, 80, 80), 'norm2')[0] == 1 + 55
 
 
-def test_train_keep_rate_applies_in_training_only():
+def test_train_keep_rate_applies_in_training_only(token_counts):
     model = EViT(keep_rate=0.5, pruning_locs=(1, 3, 4), **SMALL)
     model.train_keep_rate = 1.0
     x = torch.randn(2, 3, 32, 32)
-    assert sequence_lengths(model.train(), x) == [17] * 6
-    assert sequence_lengths(model.eval(), x) == [17, 10, 10, 7, 5, 5]
+    assert token_counts(model.train(), x, 'norm2') == [17] * 6
+    assert token_counts(model.eval(), x, 'norm2') == [17, 10, 10, 7, 5, 5]
 
 
 @pytest.mark.parametrize('normalize', [False, True])
