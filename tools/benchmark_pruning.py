@@ -25,12 +25,16 @@ arXiv 2310.17177)? On the embedded demo data, with the demo configs and the mmen
    fine-tuning with the same schedule, top-1 of the pruned model; EViT applied without training
    (off the shelf) to each initialisation;
 4. segmentation: UPerNet with the dense backbone from each initialisation (per seed), then its
-   mIoU with EViT pruning at each keep rate at inference (``EViTSeg`` loads the same weights).
+   mIoU with EViT pruning at each keep rate at inference (``EViTSeg`` loads the same weights);
+   with ``--seg-modes train`` (or ``infer train``) also UPerNet trained with the pruning backbone
+   (``EViTSeg`` at each keep rate) from each initialisation, same schedule, per seed.
 
 ::
 
     python tools/benchmark_pruning.py demo                      # ~15-20 min on 2 CPU cores
     python tools/benchmark_pruning.py demo --seeds 0 --keeps 0.5  # quick look
+    # UPerNet trained with EViTSeg (reuses the initialisations and dense UPerNets on disk)
+    python tools/benchmark_pruning.py demo --control --no-cls --seg-modes train
 """
 import argparse
 import datetime
@@ -402,7 +406,7 @@ def run_demo(args) -> dict:
         in1k_root=args.in1k_root, ade_root=args.ade_root,
         pretrain_epochs=args.pretrain_epochs, maskft_epochs=args.maskft_epochs,
         mask_ratio=args.mask_ratio, dynamicvit_epochs=args.dynamicvit_epochs,
-        seg_iters=args.seg_iters, seeds=args.seeds, keeps=args.keeps))
+        seg_iters=args.seg_iters, seg_modes=args.seg_modes, seeds=args.seeds, keeps=args.keeps))
     t0 = time.time()
 
     # 1-2: the initialisations
@@ -422,7 +426,7 @@ def run_demo(args) -> dict:
         print(f'[{time.time() - t0:6.0f}s] dense {name}: top-1 {dense_acc[name]:.1f}', flush=True)
 
     # 3a: EViT off the shelf (deterministic: no seeds)
-    for name, ckpt in inits.items():
+    for name, ckpt in inits.items() if not args.no_cls else []:
         for k in args.keeps:
             m = r.evaluate(DEMO['evit'], osp.join(wd, 'eval'), ckpt,
                            {'model.backbone.keep_rate': k})
@@ -433,7 +437,7 @@ def run_demo(args) -> dict:
                   f'{m["accuracy/top1"]:.1f}', flush=True)
     # 3b: DynamicViT fine-tuning, same schedule for every initialisation
     dyn_opts = schedule_options(DEMO['dynamicvit'], args.dynamicvit_epochs)
-    for name, ckpt in inits.items():
+    for name, ckpt in inits.items() if not args.no_cls else []:
         for k in args.keeps:
             vals = []
             for seed in args.seeds:
@@ -447,11 +451,13 @@ def run_demo(args) -> dict:
                                        dense=dense_acc[name]))
             print(f'[{time.time() - t0:6.0f}s] DynamicViT {name} keep {k}: {vals}', flush=True)
 
-    # 4: segmentation, dense UPerNet per init and seed, EViT pruning at inference
+    # 4: segmentation. Dense UPerNet per init and seed ('infer': + EViT pruning at inference);
+    # 'train': UPerNet trained with the pruning backbone (EViTSeg at the keep rate), same schedule
     if not args.no_seg:
         seg_opts = schedule_options(DEMO['upernet'], args.seg_iters, by_epoch=False)
+        infer = 'infer' in args.seg_modes
         for name, ckpt in inits.items():
-            per_keep = {k: [] for k in [1.0] + list(args.keeps)}
+            per_keep = {k: [] for k in [1.0] + (list(args.keeps) if infer else [])}
             for seed in args.seeds:
                 run_dir = osp.join(wd, f'upernet_{name}_seed{seed}')
                 out = r.train(DEMO['upernet'], run_dir, seed, seg_opts, ckpt)
@@ -459,12 +465,30 @@ def run_demo(args) -> dict:
                     m = r.evaluate(DEMO['upernet-evit'], osp.join(wd, 'eval'), out,
                                    {'model.backbone.keep_rate': k})
                     per_keep[k].append(m['mIoU'])
-            for k in args.keeps:
+            dense_seg = statistics.mean(per_keep[1.0])
+            print(f'[{time.time() - t0:6.0f}s] UPerNet {name} dense: {per_keep[1.0]}', flush=True)
+            for k in args.keeps if infer else []:
                 results['seg'].append(dict(
                     pruning=f'EViT at inference (UPerNet {args.seg_iters} it dense)', init=name,
-                    keep=k, seeds=args.seeds, values=per_keep[k],
-                    dense=statistics.mean(per_keep[1.0]), dense_values=per_keep[1.0]))
+                    keep=k, seeds=args.seeds, values=per_keep[k], dense=dense_seg,
+                    dense_values=per_keep[1.0]))
                 print(f'[{time.time() - t0:6.0f}s] UPerNet {name} keep {k}: {per_keep[k]} '
+                      f'(dense {per_keep[1.0]})', flush=True)
+            if 'train' not in args.seg_modes:
+                continue
+            for k in args.keeps:
+                vals = []
+                for seed in args.seeds:
+                    run_dir = osp.join(wd, f'upernet-evit_{name}_keep{k}_seed{seed}')
+                    opts = dict(seg_opts, **{'model.backbone.keep_rate': k})
+                    out = r.train(DEMO['upernet-evit'], run_dir, seed, opts, ckpt)
+                    vals.append(r.evaluate(DEMO['upernet-evit'], osp.join(wd, 'eval'), out,
+                                           {'model.backbone.keep_rate': k})['mIoU'])
+                results['seg'].append(dict(
+                    pruning=f'EViT in training (UPerNet {args.seg_iters} it EViTSeg)', init=name,
+                    keep=k, seeds=args.seeds, values=vals, dense=dense_seg,
+                    dense_values=per_keep[1.0]))
+                print(f'[{time.time() - t0:6.0f}s] UPerNet-EViT trained {name} keep {k}: {vals} '
                       f'(dense {per_keep[1.0]})', flush=True)
     results['wall_s'] = time.time() - t0
     return results
@@ -536,6 +560,13 @@ def parse_args(argv=None):
     dp.add_argument('--control', action='store_true',
                     help='add the plain+ft initialisation (same fine-tuning without masking)')
     dp.add_argument('--no-seg', action='store_true')
+    dp.add_argument('--seg-modes', nargs='+', choices=['infer', 'train'], default=['infer'],
+                    help="UPerNet rows: 'infer' = dense-trained UPerNet, EViT pruning only at "
+                    "inference; 'train' = UPerNet trained with EViTSeg at the keep rate from "
+                    'each initialisation (same schedule, per seed)')
+    dp.add_argument('--no-cls', action='store_true',
+                    help='skip the classification rows (EViT off the shelf, DynamicViT); the '
+                    'initialisations are still trained or loaded')
     dp.add_argument('--rerun', action='store_true', help='retrain even if checkpoints exist')
     return parser.parse_args(argv)
 
