@@ -144,6 +144,12 @@ t0=$(date +%s)
   --target /tmp/site .whl/*.whl >> "$LOG" 2>&1 || { say "installing .whl/*.whl failed"; tail -n 20 "$LOG"; exit 3; }
 export PYTHONPATH="/tmp/site:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 say "wheels installed in $(( $(date +%s) - t0 )) s"
+# mmengine finds the configs shipped in mmpretrain/mmseg ('mmpretrain::...') through
+# pkg_resources, which setuptools >= 81 no longer has: bring the carried setuptools if needed
+if ! "$PY" -c "import pkg_resources" >/dev/null 2>&1; then
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --target /tmp/site \
+    .whl/build/setuptools-*.whl >> "$LOG" 2>&1 && say "no pkg_resources here: carried setuptools installed"
+fi
 
 if ! "$PY" -c "import mmcv.ops" >> "$LOG" 2>&1; then
   [ -f .whl/mmcv-2.1.0.tar.gz ] || { say "no mmcv wheel and no mmcv sdist in .whl/"; exit 3; }
