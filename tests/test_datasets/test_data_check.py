@@ -93,7 +93,7 @@ def test_train_py_fails_before_building_the_runner(repo_root, tmp_path, monkeypa
     def no_runner(*args, **kwargs):
         raise AssertionError('the runner must not be built when the data is missing')
 
-    monkeypatch.setattr(train.Runner, 'from_cfg', no_runner)
+    monkeypatch.setattr(train, 'build_runner', no_runner)
     missing = str(tmp_path / 'demo_ade20k')
     cfg = osp.join(repo_root, 'configs/demo/upernet_vit-micro-p4_1xb8-400i_demo-ade20k-64x64.py')
     with pytest.raises(DataRootError, match=rf"(?s)'{missing}' does not exist.*make_demo_data"):
