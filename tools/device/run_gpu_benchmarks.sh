@@ -89,10 +89,10 @@ smoke_args() {
     tools/benchmark_pruning.py*) echo "" ;;
   esac
 }
-smoke_command() {  # benchmark_pruning.py takes its own flags: rewrite the GPU ones
+smoke_command() {  # benchmark_pruning.py: the GPU flags, then smaller ones (argparse: last wins)
   case "$1" in
     tools/benchmark_pruning.py*)
-      echo "tools/benchmark_pruning.py --no-md --out-dir $SMOKE_DIR speed --device cpu --amp bf16 --batch 1 --seg-size 64 --seg-batch 1 --seg-channels 16 --warmup 0 --iters 1 --rounds 1 --archs deit-small --keeps 0.7" ;;
+      echo "tools/benchmark_pruning.py --no-md --out-dir $SMOKE_DIR ${1#tools/benchmark_pruning.py } --device cpu --batch 1 --seg-size 64 --seg-batch 1 --seg-channels 16 --warmup 0 --iters 1 --rounds 1 --archs deit-small --keeps 0.7" ;;
     *) echo "$1 $(smoke_args "$1")" ;;
   esac
 }
