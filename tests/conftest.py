@@ -26,3 +26,18 @@ def demo_data(tmp_path_factory) -> dict:
     make_demo_in1k(in1k, num_classes=4, train_per_class=6, val_per_class=2, img_size=64, seed=0)
     make_demo_ade20k(ade, num_train=12, num_val=4, img_size=64, seed=0)
     return dict(in1k=in1k + os.sep, ade20k=ade)
+
+
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Give every test the mmengine default scope that was current before it.
+
+    Building a Runner or calling ``init_default_scope`` creates a new current ``DefaultScope``
+    (e.g. ``mmseg`` or ``mmengine``) that outlives the test; later tests that build by plain name
+    would then look in the wrong host registry and pass or fail depending on the test order.
+    """
+    from mmengine.registry import DefaultScope
+    saved = list(DefaultScope._instance_dict.items())
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
