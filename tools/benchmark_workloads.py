@@ -125,10 +125,13 @@ _REDUCED = {
 }
 
 
-def _reduced(key: str) -> dict:
+def reduced_widths(key: str) -> dict:
+    """Overrides that divide every width of a MIRL (``'s54'``, ``'b48'``) or mmpretrain MAE
+    (``'b16'``, ``'l16'``) config by 4 (see ``_REDUCED``), timing every optimiser step. Both
+    algorithms' necks take the same width arguments."""
     (dim, depth, heads), (ddim, ddepth, dheads) = _REDUCED[key]
     return {
-        'optim_wrapper.accumulative_counts': 1,
+        **NO_ACCUMULATION,
         'model.backbone.arch': dict(_delete_=True, embed_dims=dim, num_layers=depth,
                                     num_heads=heads, feedforward_channels=4 * dim),
         'model.neck.embed_dim': dim,
@@ -136,16 +139,6 @@ def _reduced(key: str) -> dict:
         'model.neck.decoder_depth': ddepth,
         'model.neck.decoder_num_heads': dheads,
     }
-
-
-def mirl_reduced(key: str) -> dict:
-    """A MIRL ViT-S-54 / ViT-B-48 config with widths / 4 (time every optimiser step)."""
-    return _reduced(key)
-
-
-def mae_reduced(key: str) -> dict:
-    """mmpretrain's MAE ViT-B/16 / ViT-L/16 config with widths / 4."""
-    return _reduced(key)
 
 
 # Token pruning (issue 8): the pruned models against the dense DeiT with the same code path
@@ -266,11 +259,11 @@ WORKLOADS = [
          target_options=NO_ACCUMULATION, baseline=MMPRETRAIN_MAE_L, batch=256,
          goal='step time <= 1.0x MAE ViT-L/16 (speed ratio >= 1.0)'),
     _cpu(name='mirl-vit-s54-vs-mae-vit-b16-cpu', section='MIRL', config=MIRL_S54,
-         baseline=MMPRETRAIN_MAE_B, batch=8, target_options=mirl_reduced('s54'),
-         baseline_options=mae_reduced('b16'), goal='CPU ratio, all widths / 4 (224 px)'),
+         baseline=MMPRETRAIN_MAE_B, batch=8, target_options=reduced_widths('s54'),
+         baseline_options=reduced_widths('b16'), goal='CPU ratio, all widths / 4 (224 px)'),
     _cpu(name='mirl-vit-b48-vs-mae-vit-l16-cpu', section='MIRL', config=MIRL_B48,
-         baseline=MMPRETRAIN_MAE_L, batch=8, target_options=mirl_reduced('b48'),
-         baseline_options=mae_reduced('l16'), goal='CPU ratio, all widths / 4 (224 px)'),
+         baseline=MMPRETRAIN_MAE_L, batch=8, target_options=reduced_widths('b48'),
+         baseline_options=reduced_widths('l16'), goal='CPU ratio, all widths / 4 (224 px)'),
     # ---- issue 8: token pruning inference vs the dense DeiT / UPerNet (same code path) -------
     _gpu(**_pruning_cls('dynamicvit-deit-s-keep0.7', DYNAMICVIT_S, 'deit-small', batch=256),
          fused=None, goal='>= 1.5x dense DeiT-S at keep 0.7 (bf16 inference, batch 256)'),
