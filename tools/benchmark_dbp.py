@@ -97,48 +97,51 @@ def time_to_target(args) -> None:
                     f'test_dataloader.dataset.data_root={args.data_root}/demo_ade20k']
     dirs: Dict[str, List[str]] = dict(mae=[], dbp=[])
     miou: Dict[str, List[float]] = dict(mae=[], dbp=[])
+    def run_stage(jobs: List[Tuple[List[str], str]]) -> None:
+        """Both arms' jobs of one stage: at the same time with --parallel, else in turn."""
+        if args.parallel:
+            run_all(jobs, args.threads)
+        else:
+            for job in jobs:
+                run_all([job], args.threads)
+
     for i, seed in enumerate(args.seeds):
         order = ('mae', 'dbp') if i % 2 == 0 else ('dbp', 'mae')  # alternate: cancels drifts
-        stages = dict(pretrain=[], convert=[], finetune=[])
+        wds = {arm: osp.join(out, f'{arm}_seed{seed}') for arm in order}
+        vits = {arm: osp.join(wds[arm], 'vit_mmseg.pth') for arm in order}
+        fts = {arm: osp.join(out, f'upernet_{arm}_seed{seed}') for arm in order}
+        log = {arm: osp.join(out, 'logs', f'{arm}_seed{seed}_') for arm in order}
+        pretrain = []
         for arm in order:
-            wd = osp.join(out, f'{arm}_seed{seed}')
-            dirs[arm].append(wd)
-            if not (args.reuse and osp.isfile(osp.join(wd, 'last_checkpoint'))):
-                if osp.isdir(wd):
-                    shutil.rmtree(wd)
-                stages['pretrain'].append((
-                    [py, 'tools/train.py', PRETRAIN[arm], '--work-dir', wd] + common + data +
-                    [f'randomness.seed={seed}'] + args.pretrain_options,
-                    osp.join(out, 'logs', f'{arm}_seed{seed}_pretrain.log')))
-            vit = osp.join(wd, 'vit_mmseg.pth')
-            stages['convert'].append((
-                [py, 'tools/model_converters/dbp_mae_to_vit.py', osp.join(wd, 'LATEST'), vit,
-                 '--target', 'mmseg'], osp.join(out, 'logs', f'{arm}_seed{seed}_convert.log')))
-            ft = osp.join(out, f'upernet_{arm}_seed{seed}')
-            if not args.skip_finetune and not (
-                    args.reuse and osp.isfile(osp.join(ft, 'time_to_target.json'))):
-                if osp.isdir(ft):
-                    shutil.rmtree(ft)
-                stages['finetune'].append((
-                    [py, 'tools/train.py', FINETUNE[arm], '--work-dir', ft] + common + seg_data +
-                    [f'model.backbone.init_cfg.checkpoint={vit}', f'randomness.seed={seed}'] +
-                    args.finetune_options,
-                    osp.join(out, 'logs', f'{arm}_seed{seed}_upernet.log')))
-        for name in ('pretrain', 'convert', 'finetune'):
-            jobs = stages[name]
-            if name == 'convert':  # the checkpoint exists only now
-                jobs = [([latest_checkpoint(osp.dirname(a)) if a.endswith('LATEST') else a
-                          for a in cmd], log) for cmd, log in jobs]
-            if args.parallel:
-                run_all(jobs, args.threads)
-            else:
-                for job in jobs:
-                    run_all([job], args.threads)
-        if not args.skip_finetune:
-            for arm in order:
-                ft = osp.join(out, f'upernet_{arm}_seed{seed}')
-                miou[arm].append(
-                    read_json(osp.join(ft, 'time_to_target.json'))['curve'][-1]['value'])
+            dirs[arm].append(wds[arm])
+            if not (args.reuse and osp.isfile(osp.join(wds[arm], 'last_checkpoint'))):
+                if osp.isdir(wds[arm]):
+                    shutil.rmtree(wds[arm])
+                pretrain.append((
+                    [py, 'tools/train.py', PRETRAIN[arm], '--work-dir', wds[arm]] + common +
+                    data + [f'randomness.seed={seed}'] + args.pretrain_options,
+                    log[arm] + 'pretrain.log'))
+        run_stage(pretrain)
+        # the converters read the checkpoints that pre-training has just written
+        run_stage([([py, 'tools/model_converters/dbp_mae_to_vit.py',
+                     latest_checkpoint(wds[arm]), vits[arm], '--target', 'mmseg'],
+                    log[arm] + 'convert.log') for arm in order])
+        if args.skip_finetune:
+            continue
+        finetune = []
+        for arm in order:
+            if not (args.reuse and osp.isfile(osp.join(fts[arm], 'time_to_target.json'))):
+                if osp.isdir(fts[arm]):
+                    shutil.rmtree(fts[arm])
+                finetune.append((
+                    [py, 'tools/train.py', FINETUNE[arm], '--work-dir', fts[arm]] + common +
+                    seg_data + [f'model.backbone.init_cfg.checkpoint={vits[arm]}',
+                                f'randomness.seed={seed}'] + args.finetune_options,
+                    log[arm] + 'upernet.log'))
+        run_stage(finetune)
+        for arm in order:
+            miou[arm].append(
+                read_json(osp.join(fts[arm], 'time_to_target.json'))['curve'][-1]['value'])
 
     sys.path.insert(0, osp.join(HERE, 'analysis'))
     import compare_runs
