@@ -425,8 +425,10 @@ def run_demo(args) -> dict:
         dense_acc[name] = m['accuracy/top1']
         print(f'[{time.time() - t0:6.0f}s] dense {name}: top-1 {dense_acc[name]:.1f}', flush=True)
 
+    # 3: classification rows, from every initialisation unless --no-cls
+    cls_inits = {} if args.no_cls else inits
     # 3a: EViT off the shelf (deterministic: no seeds)
-    for name, ckpt in inits.items() if not args.no_cls else []:
+    for name, ckpt in cls_inits.items():
         for k in args.keeps:
             m = r.evaluate(DEMO['evit'], osp.join(wd, 'eval'), ckpt,
                            {'model.backbone.keep_rate': k})
@@ -437,7 +439,7 @@ def run_demo(args) -> dict:
                   f'{m["accuracy/top1"]:.1f}', flush=True)
     # 3b: DynamicViT fine-tuning, same schedule for every initialisation
     dyn_opts = schedule_options(DEMO['dynamicvit'], args.dynamicvit_epochs)
-    for name, ckpt in inits.items() if not args.no_cls else []:
+    for name, ckpt in cls_inits.items():
         for k in args.keeps:
             vals = []
             for seed in args.seeds:
