@@ -17,7 +17,7 @@ into mmpretrain's Swin (``prefix='backbone.'``) and mmseg's Swin directly; see
 ``tools/model_converters/greenmim_to_swin.py`` for window-size changes and the official
 checkpoints.
 """
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -163,6 +163,9 @@ class GreenMIMSwin(BaseModule):
         self.mask_ratio = mask_ratio
         self.mask_per_image = mask_per_image
         self.grouping_linear_cost = grouping_linear_cost
+        # the all-visible layout (unmasked feature extraction) depends on nothing but the
+        # device: built once per device, on first use
+        self._dense_layouts: Dict[torch.device, SparseSwinLayout] = {}
         self.out_indices = tuple(i % self.num_layers for i in out_indices)
         if self.num_layers - 1 not in self.out_indices:
             raise ValueError(f'GreenMIMSwin: out_indices {tuple(out_indices)} must contain the '
@@ -283,11 +286,10 @@ class GreenMIMSwin(BaseModule):
                              f'img_size {self.img_size}; resize the inputs or set img_size.')
         dense = mask is None or mask is False
         unit_mask = self._unit_mask(mask, B)
-        if dense:  # the all-visible layout depends on nothing but the device: build it once
-            cache = self.__dict__.setdefault('_dense_layouts', {})
-            if x.device not in cache:
-                cache[x.device] = self.build_layout(unit_mask, x.device)
-            layout = cache[x.device]
+        if dense:
+            if x.device not in self._dense_layouts:
+                self._dense_layouts[x.device] = self.build_layout(unit_mask, x.device)
+            layout = self._dense_layouts[x.device]
         else:
             layout = self.build_layout(unit_mask, x.device)
 
