@@ -105,8 +105,8 @@ class Attention(nn.Module):
 
         The output is :meth:`forward`'s (``scaled_dot_product_attention``, no N x N matrix on
         the fused kernels); the cls row ``softmax(q_0 k^T / sqrt(d) + mask_0)`` is recomputed
-        from ``q_0`` and ``K``: O(N d) extra work instead of the O(N^2 d) explicit-softmax
-        attention of :meth:`forward_with_weights`. Used by EViT, which ranks tokens by it.
+        from ``q_0`` and ``K``: O(N d) extra work instead of an O(N^2 d) explicit-softmax
+        attention matrix. Used by EViT, which ranks tokens by it.
 
         Args:
             x: tokens (B, N, C), cls first.
@@ -128,18 +128,6 @@ class Attention(nn.Module):
                 logits = logits + mask
         cls_attn = logits.softmax(dim=-1, dtype=torch.promote_types(logits.dtype, torch.float32))
         return self.merge_heads(out), cls_attn.to(q.dtype).squeeze(-2)
-
-    def forward_with_weights(self, x: torch.Tensor):
-        """Explicit-softmax path that also returns the attention probabilities (B, h, N, N);
-        used where the whole matrix is needed (for the cls row alone,
-        :meth:`forward_with_cls_attention` is cheaper)."""
-        q, k, v = self.qkv_heads(x)
-        attn = (q * self.scale) @ k.transpose(-2, -1)
-        # softmax in at least fp32 (half-precision inputs are upcast; fp64 stays fp64)
-        attn = attn.softmax(dim=-1, dtype=torch.promote_types(attn.dtype, torch.float32))
-        attn = attn.to(q.dtype)
-        out = F.dropout(attn, self.attn_drop, self.training) @ v
-        return self.merge_heads(out), attn
 
 
 class CrossAttention(nn.Module):

@@ -98,18 +98,6 @@ def test_attention_matches_naive_softmax(mask_kind):
     torch.testing.assert_close(g_out, g_ref, rtol=1e-9, atol=1e-10)
 
 
-def test_attention_with_weights_matches_naive():
-    torch.manual_seed(1)
-    attn = randomize(Attention(8, 2)).double().eval()
-    x = torch.randn(3, 5, 8, dtype=torch.float64)
-    out, weights = attn.forward_with_weights(x)
-    torch.testing.assert_close(out, self_attention_ref(attn, x), rtol=1e-10, atol=1e-10)
-    q, k, _ = attn.qkv_heads(x)
-    expected = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(4), -1)
-    torch.testing.assert_close(weights, expected, rtol=1e-10, atol=1e-10)
-    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 2, 5, dtype=torch.float64))
-
-
 @pytest.mark.parametrize('mask_kind', ['none', 'bool_b1nn', 'bool_key_padding', 'float_nn'])
 def test_attention_with_cls_row_matches_naive(mask_kind):
     """Fused output == naive attention; the cls row == row 0 of the explicit per-head softmax,
