@@ -43,8 +43,9 @@ class DBPOptimWrapper(OptimWrapper):
     Decorrelation matrices ``R`` (one per selected layer, fp32, identity at init) sit in front of
     the layers' inputs; the forward uses the fused weight ``W R`` and records ``z = R x`` of a
     ``sample_frac`` sub-sample of the rows; after every *real* optimiser step (not on
-    accumulation-only iterations) ``R <- R - decor_lr [(1 - kappa) C R + kappa diag(v) R]``, with
-    the statistics all-reduced over ranks.
+    accumulation-only iterations, nor on steps the AMP loss scaler skips)
+    ``R <- R - decor_lr [(1 - kappa) C R + kappa diag(v) R]``, with the statistics all-reduced
+    over ranks.
 
     The wrapper attaches to the model lazily, in :meth:`initialize_count_status` (called by the
     runner right before training, after resuming) or in the first :meth:`optim_context`;
@@ -114,6 +115,11 @@ class DBPOptimWrapper(OptimWrapper):
             raise TypeError(f'DBPOptimWrapper: the inner optim wrapper must be an OptimWrapper, '
                             f'got {type(self.inner).__name__}.')
         self.optimizer = self.inner.optimizer
+        # Whether the optimiser really stepped: AmpOptimWrapper's loss scaler skips
+        # ``optimizer.step()`` when a gradient is inf/NaN (found on the host, no extra sync).
+        self._optimizer_stepped = False
+        self._step_hook = (self.optimizer.register_step_post_hook(self._on_optimizer_step)
+                           if isinstance(self.optimizer, Optimizer) else None)
         for name, value in (('check_interval', check_interval), ('log_interval', log_interval)):
             if not isinstance(value, int) or value < 0:
                 raise ValueError(f'DBPOptimWrapper: {name} must be an int >= 0, got {value!r}.')
@@ -184,11 +190,23 @@ class DBPOptimWrapper(OptimWrapper):
     def backward(self, loss: torch.Tensor, **kwargs) -> None:
         self.inner.backward(loss, **kwargs)
 
+    def _on_optimizer_step(self, optimizer, args, kwargs) -> None:
+        self._optimizer_stepped = True
+
     def step(self, **kwargs) -> None:
         """The inner optimiser step (with its clipping/loss scaling), then the R update from the
-        statistics recorded since the last step."""
+        statistics recorded since the last step.
+
+        When the inner wrapper skips the optimiser step (AMP loss scaling found inf/NaN
+        gradients), R is not updated either and the step's statistics are dropped: R moves
+        only with real parameter updates, and a batch whose forward overflowed in fp16 (which
+        the loss scaler recovers from) cannot turn R into NaN."""
         decorrelator = self._require_attached()
+        self._optimizer_stepped = False
         self.inner.step(**kwargs)
+        if self._step_hook is not None and not self._optimizer_stepped:
+            decorrelator.discard()
+            return
         n = decorrelator.num_updates + 1
         log_now = self.log_interval > 0 and n % self.log_interval == 0
         decorrelator.update(keep_stats=log_now)

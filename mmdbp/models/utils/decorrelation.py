@@ -347,6 +347,12 @@ class Decorrelator:
         for g in self._generators.values():
             g.manual_seed(self._step_seed())
 
+    def discard(self) -> None:
+        """Drop the samples recorded since the last update without updating R (a step the
+        optimiser skipped, e.g. AMP's loss scaler on inf/NaN gradients)."""
+        for layer in self.layers.values():
+            layer.samples = []
+
     def correlations(self) -> Dict[str, float]:
         """Mean |off-diagonal correlation| of z per layer, from the last update's statistics
         (one host-device sync)."""

@@ -9,7 +9,7 @@ import torch.multiprocessing as mp
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
-from mmengine.optim import OptimWrapper
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from torch.utils.data import Dataset
 
 import mmdbp  # noqa: F401  (registers DBPOptimWrapper)
@@ -292,3 +292,43 @@ def test_correlation_log_and_explosion_stop(monkeypatch):
             with w.optim_context(fresh):
                 loss = fresh(data.x * 100, data.y, mode='loss')['loss']
             w.update_params(loss)
+
+
+class CPUAmpOptimWrapper(AmpOptimWrapper):
+    """mmengine's AmpOptimWrapper (its own backward/step: scale, unscale, skip on inf/NaN
+    gradients, update the scale) with torch's CPU GradScaler, as mmengine refuses CPU."""
+
+    def __init__(self, **kwargs):
+        OptimWrapper.__init__(self, **kwargs)
+        self._scale_update_param = None
+        self.loss_scaler = torch.amp.GradScaler('cpu', init_scale=2.**10)
+        self.cast_dtype = None
+
+
+def test_step_skipped_by_the_loss_scaler_leaves_R_alone():
+    """A batch whose forward overflows (inf activations, as fp16 can) gives inf/NaN gradients:
+    the loss scaler skips the optimiser step and training goes on. DBP must skip its update
+    too (before: R became NaN from that batch's statistics and training stopped)."""
+    data = ToyData(8)
+    bad = data.x.clone()
+    bad[0, 0, 0, 0] = float('inf')
+
+    def run(batches):
+        model = make_model()
+        w = DBPOptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1),
+                            optim_wrapper=dict(type=CPUAmpOptimWrapper), decor_lr=0.05, kappa=0.2,
+                            sample_frac=1.0, check_interval=1)
+        w.attach(model)  # forwards outside optim_context: no CPU autocast
+        for x in batches:
+            w.update_params(model(x, data.y, mode='loss')['loss'])
+        return model, w, w.inner
+
+    model, w, inner = run([bad, data.x])  # no FloatingPointError
+    ref_model, ref_w, _ = run([data.x])  # the reference never saw the bad batch
+    assert inner.loss_scaler.get_scale() == 2.**9  # the scaler did skip one step
+    assert w.decorrelator.num_updates == 1
+    for name, R in snapshot_R(ref_w).items():
+        assert not torch.equal(R, torch.eye(R.shape[0]))
+        assert torch.equal(w.decorrelator.layers[name].R, R), name
+    for p, q in zip(model.parameters(), ref_model.parameters()):
+        assert torch.equal(p, q)
