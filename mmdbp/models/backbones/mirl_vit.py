@@ -102,6 +102,12 @@ class MIRLViT(FastMAEViT):
         if not kwargs.get('final_norm', True):
             raise ValueError('MIRLViT needs final_norm=True: the final norm is the last '
                              "segment's LayerNorm.")
+        if not kwargs.get('with_cls_token', True):
+            # The decoders put mask tokens behind one leading extra token and drop it from the
+            # prediction (as the official code): without a cls token the first visible patch
+            # would be taken for it and every prediction misplaced, silently.
+            raise ValueError('MIRLViT needs with_cls_token=True: the MIRL decoders carry the '
+                             'cls token in front of the patches; remove with_cls_token=False.')
         super().__init__(arch=arch, mask_ratio=mask_ratio, **kwargs)
         if segment_ends is None:
             ends = equal_segment_ends(self.num_layers, num_segments)

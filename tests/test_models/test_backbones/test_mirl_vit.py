@@ -92,6 +92,9 @@ def test_segment_ends_config_errors():
         tiny(num_segments=4)  # 6 blocks
     with pytest.raises(ValueError, match='final_norm=True'):
         tiny(final_norm=False)
+    # Without a cls token the decoders would take the first visible patch for it.
+    with pytest.raises(ValueError, match='with_cls_token=True'):
+        tiny(with_cls_token=False)
     # The final block may be listed or left out.
     assert tiny(segment_ends=[0, 2, 4]).segment_ends == (0, 2, 4, 5)
     assert tiny(segment_ends=[0, 5]).segment_ends == (0, 5)
