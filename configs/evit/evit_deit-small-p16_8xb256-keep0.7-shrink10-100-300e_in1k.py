@@ -1,7 +1,7 @@
 # EViT-S trained from scratch on ImageNet-1K, the released run_code.sh: DeiT-S's 300-epoch recipe,
 # every token kept for 10 epochs, then the keep rate annealed by a cosine from 1 to 0.7 over 100
-# epochs (TokenRatioScheduleHook sets backbone.train_keep_rate every iteration; evaluation always
-# uses keep_rate).
+# epochs (TokenRatioScheduleHook sets backbone.train_keep_rate every iteration and ends at
+# backbone.keep_rate, which evaluation always uses).
 _base_ = [
     '../_base_/models/deit-small-p16_fast-vit.py',
     '../_base_/datasets/imagenet_bs64_cls.py',
@@ -17,7 +17,7 @@ model = dict(
     ])
 custom_hooks = [
     dict(type='TokenRatioScheduleHook', attr='backbone.train_keep_rate', start=1.0,
-         end=keep_rate, warmup=10, duration=100, by_epoch=True, mode='cosine'),
+         end='backbone.keep_rate', warmup=10, duration=100, by_epoch=True, mode='cosine'),
 ]
 
 # DeiT's recipe (mmpretrain's deit-small_4xb256_in1k with imagenet_bs1024_adamw_swin)

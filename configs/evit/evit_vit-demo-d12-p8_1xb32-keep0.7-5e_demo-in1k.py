@@ -16,7 +16,7 @@ model = dict(
                   checkpoint='work_dirs/vit-demo-d12-p8_1xb32-coslr-30e_demo-in1k/epoch_30.pth'))
 custom_hooks = [
     dict(type='TokenRatioScheduleHook', attr='backbone.train_keep_rate', start=1.0,
-         end=keep_rate, warmup=1, duration=3, by_epoch=True),
+         end='backbone.keep_rate', warmup=1, duration=3, by_epoch=True),
 ]
 optim_wrapper = dict(optimizer=dict(lr=1e-4, weight_decay=0.05))
 param_scheduler = [

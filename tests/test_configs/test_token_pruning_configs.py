@@ -70,7 +70,8 @@ def test_evit_from_scratch_schedules_the_keep_rate():
     cfg = cfg_of('evit_deit-small-p16_8xb256-keep0.7-shrink10-100-300e_in1k.py')
     hook = cfg.custom_hooks[0]
     assert (hook.type, hook.attr, hook.start, hook.end, hook.warmup, hook.duration) == (
-        'TokenRatioScheduleHook', 'backbone.train_keep_rate', 1.0, 0.7, 10, 100)
+        'TokenRatioScheduleHook', 'backbone.train_keep_rate', 1.0, 'backbone.keep_rate', 10, 100)
+    assert cfg.model.backbone.keep_rate == 0.7
 
 
 # ------------------------------------------------------------------------------------------

@@ -56,3 +56,43 @@ def test_bad_configs():
     hook = TokenRatioScheduleHook(attr='backbone.keep_ratez')
     with pytest.raises(AttributeError, match="no attribute 'keep_ratez'"):
         hook.before_train(fake_runner(0))
+
+
+def test_end_read_from_the_model_follows_the_evaluation_keep_rate():
+    # EViT is evaluated at backbone.keep_rate: with end='backbone.keep_rate' the training
+    # schedule ends there too, so overriding the keep rate alone (as the README says) keeps
+    # training and evaluation on the same rate. Past the anneal the value is the model's 0.5.
+    hook = TokenRatioScheduleHook(start=1.0, end='backbone.keep_rate', warmup=2, duration=10)
+    runner = fake_runner(5 * 20)  # epoch 20
+    runner.model.backbone.keep_rate = 0.5
+    hook.before_train(runner)
+    hook.before_train_iter(runner, 0)
+    assert runner.model.backbone.train_keep_rate == 0.5
+    runner.iter = 5 * 7  # epoch 7: half way through the anneal
+    hook.before_train_iter(runner, 0)
+    assert runner.model.backbone.train_keep_rate == pytest.approx(0.75)
+
+
+def test_evit_configs_anneal_to_the_evaluation_keep_rate():
+    """Every EViT config whose hook anneals train_keep_rate ends at the backbone's keep_rate,
+    also after `--cfg-options model.backbone.keep_rate=0.5`."""
+    import glob
+    import os.path as osp
+
+    from mmengine.config import Config
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    checked = 0
+    for path in sorted(glob.glob(osp.join(root, 'configs', 'evit', '*.py'))):
+        cfg = Config.fromfile(path)
+        hooks = [h for h in cfg.get('custom_hooks', [])
+                 if h.type == 'TokenRatioScheduleHook' and h.attr == 'backbone.train_keep_rate']
+        for h in hooks:
+            cfg.merge_from_dict({'model.backbone.keep_rate': 0.5})
+            hook = TokenRatioScheduleHook(**{k: v for k, v in h.items() if k != 'type'})
+            runner = fake_runner(10**6)  # far past the anneal
+            runner.model.backbone.keep_rate = cfg.model.backbone.keep_rate
+            hook.before_train(runner)
+            hook.before_train_iter(runner, 0)
+            assert runner.model.backbone.train_keep_rate == 0.5, osp.basename(path)
+            checked += 1
+    assert checked >= 2
