@@ -10,5 +10,5 @@ model = dict(
         type='DynamicViTSeg',
         keep_ratio=keep_ratio,
         pruning_locs=(3, 6, 9),
-        init_cfg=dict(checkpoint='work_dirs/dynamicvit_vit-demo-d12-p8_1xb32-keep0.7-10e_'
+        init_cfg=dict(checkpoint='work_dirs/dynamicvit_vit-demo-d12-p8_1xb32-keep0.7-5e_'
                       'demo-in1k/epoch_5.pth')))

@@ -66,6 +66,20 @@ def test_config_parses_with_its_recipe(path):
         assert 'maskft' in ckpt
 
 
+@pytest.mark.parametrize('path', CONFIGS, ids=osp.basename)
+def test_init_checkpoints_are_what_the_named_config_writes(path):
+    """A checkpoint 'work_dirs/<config>/<file>' named in a config is the last checkpoint that
+    <config>.py (one of these folders) writes to its default work dir."""
+    import re
+    for name, file in re.findall(r"work_dirs/([^/'\"]+)/([^/'\"]+\.pth)",
+                                 Config.fromfile(path).pretty_text):
+        assert any(osp.isfile(osp.join(ROOT, 'configs', f, name + '.py')) for f in FOLDERS), name
+        train_cfg = cfg_of(name + '.py').train_cfg
+        last = (f'epoch_{train_cfg.max_epochs}.pth' if 'max_epochs' in train_cfg else
+                f'iter_{train_cfg.max_iters}.pth')
+        assert file == last, (name, file)
+
+
 def test_evit_from_scratch_schedules_the_keep_rate():
     cfg = cfg_of('evit_deit-small-p16_8xb256-keep0.7-shrink10-100-300e_in1k.py')
     hook = cfg.custom_hooks[0]
