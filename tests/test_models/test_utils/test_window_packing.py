@@ -112,7 +112,7 @@ def test_chosen_group_size_has_lowest_cost():
 def test_group_count_against_bin_packing_minimum():
     """Repeated fullest-subset never beats the bin-packing optimum and is within 2x of it
     (any two of its groups together exceed the capacity); the average gap is reported in
-    docs/benchmarks.md (tools/benchmark_greenmim.py --packing-gap)."""
+    docs/benchmarks.md (tools/analysis/greenmim_grouping_stats.py, packing gap)."""
     rng = random.Random(3)
     for _ in range(100):
         sizes = random_sizes(rng, rng.randint(1, 9), 9)
