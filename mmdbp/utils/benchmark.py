@@ -452,13 +452,17 @@ class StepRunner:
 
     def cpu_peak_memory(self) -> int:
         """Peak CPU tensor memory of a step, in bytes: the distinct storages alive between steps
-        (parameters, buffers, gradients, optimiser state, the batch) plus the peak of what one
+        (parameters, buffers, gradients, optimiser state, DBP's R matrices, the batch) plus the peak of what one
         more (profiled) step allocates on top of them."""
         model = self.model
         resident = [list(model.parameters()), list(model.buffers()),
                     [p.grad for p in model.parameters() if p.grad is not None], self.batch]
         if self.optim_wrapper is not None:
             resident.append(list(self.optim_wrapper.optimizer.state.values()))
+            # state an optim wrapper keeps outside the model and the optimizer: DBP's R matrices
+            decorrelator = getattr(self.optim_wrapper, 'decorrelator', None)
+            if decorrelator is not None:
+                resident.append([layer.R for layer in decorrelator.layers.values()])
         return tensor_bytes(*resident) + cpu_step_peak_bytes(self.step_fn)
 
     def time_steps(self, iters: int) -> Tuple[float, float]:

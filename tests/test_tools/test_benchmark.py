@@ -94,6 +94,23 @@ def test_cpu_memory_accounting():
     assert bm.tensor_bytes([a, a[2:], a.t()], {'b': torch.zeros(3, dtype=torch.float64)}) == 424
 
 
+def test_cpu_memory_counts_dbp_matrices(monkeypatch):
+    """The R matrices of DBPOptimWrapper live outside the model and the optimizer; the CPU peak
+    counts them as resident (they were missed: DBP's memory looked 4 * sum(d_in^2) smaller)."""
+    monkeypatch.setattr(bm, 'cpu_step_peak_bytes', lambda fn: 0)  # the resident part only
+    resident = {}
+    for dbp in (False, True):
+        cfg = tiny_classifier_cfg()
+        cfg.optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW', lr=1e-3))
+        if dbp:
+            cfg.optim_wrapper.update(type='DBPOptimWrapper', decor_lr=1e-3)
+        runner = bm.StepRunner(cfg, batch_size=2, mode='train')
+        runner.step_fn()  # optimiser state exists, DBP attached
+        resident[dbp] = runner.cpu_peak_memory()
+    # fp32 R per backbone linear: qkv, proj, fc1 (d_in = 24) and fc2 (d_in = 40), 2 blocks
+    assert resident[True] - resident[False] == 2 * (3 * 24**2 + 40**2) * 4
+
+
 # ---------------------------------------------------------------------------------------------
 # Config adaptation
 # ---------------------------------------------------------------------------------------------
