@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 
 from mmdbp.registry import MODELS
+from ..utils.init_args import check_init_kwargs
 from ..utils.masking import gather_tokens
 from ..utils.policy_attention import block_forward_with_policy
 from ..utils.token_map import PrunedTokenMap
@@ -103,6 +104,7 @@ class DynamicViT(FastVisionTransformer):
                  pruning_locs: Sequence[int] = (3, 6, 9),
                  keep_ratios: Optional[Sequence[float]] = None,
                  **kwargs) -> None:
+        check_init_kwargs(self, kwargs)
         super().__init__(**kwargs)
         if not self.with_cls_token:
             raise ValueError('DynamicViT needs the cls token (with_cls_token=True).')

@@ -25,6 +25,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from mmdbp.registry import MODELS
+from ..utils.init_args import check_init_kwargs
 from ..utils.masking import gather_tokens
 from ..utils.token_map import PrunedTokenMap
 from ..utils.vit_blocks import TransformerBlock
@@ -95,6 +96,7 @@ class EViT(FastVisionTransformer):
                  fuse_token: bool = True,
                  fuse_normalize: bool = False,
                  **kwargs) -> None:
+        check_init_kwargs(self, kwargs)
         super().__init__(**kwargs)
         if not self.with_cls_token:
             raise ValueError('EViT ranks tokens by cls attention: it needs with_cls_token=True.')

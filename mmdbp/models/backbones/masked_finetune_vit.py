@@ -19,6 +19,7 @@ from typing import Sequence, Tuple, Union
 import torch
 
 from mmdbp.registry import MODELS
+from ..utils.init_args import check_init_kwargs
 from ..utils.masking import random_masking
 from .vit import FastVisionTransformer
 
@@ -41,6 +42,7 @@ class MaskedFinetuneViT(FastVisionTransformer):
 
     def __init__(self, mask_ratio: Union[float, Sequence[float]] = 0.5, **kwargs) -> None:
         kwargs.setdefault('out_type', 'cls_token')
+        check_init_kwargs(self, kwargs)
         super().__init__(**kwargs)
         if self.out_type == 'featmap':
             raise ValueError('MaskedFinetuneViT drops patches in training, so it has no full '
