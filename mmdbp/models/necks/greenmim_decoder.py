@@ -66,7 +66,8 @@ class GreenMIMDecoder(BaseModule):
         super().init_weights()
         Hu, Wu = self.grid_size
         # mmpretrain's helper flattens its (w, h) meshgrid column-major; asking for (Wu, Hu)
-        # yields our row-major (Hu, Wu) order (identical to MAE's embedding when square).
+        # yields our row-major (Hu, Wu) order (identical to mmpretrain's MAE embedding when square;
+        # the official MAE/GreenMIM code puts the column half first, a fixed channel permutation).
         self.decoder_pos_embed.data.copy_(
             build_2d_sincos_position_embedding((Wu, Hu), self.decoder_pos_embed.shape[-1]))
         nn.init.normal_(self.mask_token, std=.02)
