@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from mmengine.model.weight_init import trunc_normal_
 
 from mmdbp.registry import MODELS
-from ..utils.init_args import check_init_kwargs
+from ..utils.init_args import check_init_kwargs, check_pruning_locs, check_rate
 from ..utils.masking import gather_tokens
 from ..utils.policy_attention import block_forward_with_policy
 from ..utils.token_map import PrunedTokenMap
@@ -108,14 +108,9 @@ class DynamicViT(FastVisionTransformer):
         super().__init__(**kwargs)
         if not self.with_cls_token:
             raise ValueError('DynamicViT needs the cls token (with_cls_token=True).')
-        pruning_locs = tuple(int(i) for i in pruning_locs)
-        if any(b <= a for a, b in zip(pruning_locs, pruning_locs[1:])) or any(
-                not 0 <= i < self.num_layers for i in pruning_locs):
-            raise ValueError(f'pruning_locs must be strictly increasing block indices in '
-                             f'[0, {self.num_layers}), got {pruning_locs}.')
+        pruning_locs = check_pruning_locs(pruning_locs, self.num_layers)
         if keep_ratios is None:
-            if not 0. < keep_ratio <= 1.:
-                raise ValueError(f'keep_ratio must be in (0, 1], got {keep_ratio}.')
+            check_rate('keep_ratio', keep_ratio)
             keep_ratios = [keep_ratio**(s + 1) for s in range(len(pruning_locs))]
         keep_ratios = tuple(float(r) for r in keep_ratios)
         if len(keep_ratios) != len(pruning_locs):

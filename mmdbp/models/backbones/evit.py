@@ -25,7 +25,7 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from mmdbp.registry import MODELS
-from ..utils.init_args import check_init_kwargs
+from ..utils.init_args import check_init_kwargs, check_pruning_locs, check_rate
 from ..utils.masking import gather_tokens
 from ..utils.token_map import PrunedTokenMap
 from ..utils.vit_blocks import TransformerBlock
@@ -100,13 +100,8 @@ class EViT(FastVisionTransformer):
         super().__init__(**kwargs)
         if not self.with_cls_token:
             raise ValueError('EViT ranks tokens by cls attention: it needs with_cls_token=True.')
-        if not 0. < keep_rate <= 1.:
-            raise ValueError(f'keep_rate must be in (0, 1], got {keep_rate}.')
-        pruning_locs = tuple(int(i) for i in pruning_locs)
-        if any(b <= a for a, b in zip(pruning_locs, pruning_locs[1:])) or any(
-                not 0 <= i < self.num_layers for i in pruning_locs):
-            raise ValueError(f'pruning_locs must be strictly increasing block indices in '
-                             f'[0, {self.num_layers}), got {pruning_locs}.')
+        check_rate('keep_rate', keep_rate)
+        pruning_locs = check_pruning_locs(pruning_locs, self.num_layers)
         self.keep_rate = keep_rate
         self.pruning_locs = pruning_locs
         self.fuse_token = fuse_token

@@ -7,7 +7,7 @@ the configured class nor the argument meant.
 """
 import difflib
 import inspect
-from typing import Set
+from typing import Set, Tuple
 
 
 def accepted_init_args(cls: type) -> Set[str]:
@@ -40,3 +40,23 @@ def check_init_kwargs(obj: object, kwargs: dict) -> None:
     hint = f"did you mean '{close[0]}'? " if close else ''
     raise TypeError(f"{name}: unknown argument '{key}'; {hint}Valid arguments: "
                     f"{', '.join(sorted(accepted))}.")
+
+
+def check_pruning_locs(pruning_locs, num_layers: int) -> Tuple[int, ...]:
+    """``pruning_locs`` as a tuple of strictly increasing block indices in [0, num_layers)."""
+    if isinstance(pruning_locs, (int, float, str)):
+        raise TypeError(f'pruning_locs must be a sequence of block indices, e.g. (3, 6, 9), got '
+                        f'{pruning_locs!r}.')
+    locs = tuple(int(i) for i in pruning_locs)
+    if any(b <= a for a, b in zip(locs, locs[1:])) or any(not 0 <= i < num_layers for i in locs):
+        raise ValueError(f'pruning_locs must be strictly increasing block indices in '
+                         f'[0, {num_layers}), got {locs}.')
+    return locs
+
+
+def check_rate(name: str, value) -> None:
+    """A keep rate / ratio: a number in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f'{name} must be a number in (0, 1], got {value!r}.')
+    if not 0. < value <= 1.:
+        raise ValueError(f'{name} must be in (0, 1], got {value}.')

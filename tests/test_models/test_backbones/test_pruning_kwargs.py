@@ -32,3 +32,17 @@ def test_valid_arguments_still_build():
     EViTSeg(keep_rate=0.5, pruning_locs=(1, 2), fuse_normalize=True, out_indices=(1, 5),
             **SMALL)
     MaskedFinetuneViT(mask_ratio=(0.2, 0.4), out_type='avg_featmap', **SMALL)
+
+
+@pytest.mark.parametrize('cls', [DynamicViT, EViT])
+def test_pruning_locs_must_be_a_sequence(cls):
+    with pytest.raises(TypeError, match=r'pruning_locs must be a sequence of block indices, '
+                                        r'e\.g\. \(3, 6, 9\), got 3'):
+        cls(pruning_locs=3, **SMALL)
+
+
+@pytest.mark.parametrize('cls,arg', [(DynamicViT, 'keep_ratio'), (EViT, 'keep_rate')])
+@pytest.mark.parametrize('bad', [None, '0.7'])
+def test_keep_rate_must_be_a_number(cls, arg, bad):
+    with pytest.raises(ValueError, match=rf'{arg} must be a number in \(0, 1\], got {bad!r}'):
+        cls(**{arg: bad}, pruning_locs=(1, 2), **SMALL)
