@@ -51,6 +51,9 @@ class GreenMIMDecoder(BaseModule):
         self.grid_size: Tuple[int, int] = (grid_size, grid_size) if isinstance(
             grid_size, int) else tuple(grid_size)
         num_units = self.grid_size[0] * self.grid_size[1]
+        self.unit_size = unit_size
+        self.in_chans = in_chans
+        self.embed_dims = embed_dims
         self.decoder_embed = nn.Linear(embed_dims, decoder_embed_dims)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dims))
         self.decoder_pos_embed = nn.Parameter(

@@ -21,6 +21,34 @@ class GreenMIM(BaseSelfSupervisor):
     mmpretrain's ``SelfSupDataPreprocessor`` by default.
     """
 
+    def __init__(self, backbone: dict, neck: dict, head: dict, **kwargs) -> None:
+        super().__init__(backbone=backbone, neck=neck, head=head, **kwargs)
+        self._check_parts()
+
+    def _check_parts(self) -> None:
+        """Raise at build time, naming the setting to change, when the parts disagree."""
+        enc, dec, head = self.backbone, self.neck, self.head
+        unit_grid = getattr(enc, 'unit_grid', None)
+        if unit_grid is None:
+            raise TypeError('GreenMIM needs an encoder on visible mask units (e.g. '
+                            f'type="GreenMIMSwin"), got {type(enc).__name__}.')
+        problems = []
+        if tuple(dec.grid_size) != tuple(unit_grid):
+            problems.append(f'neck.grid_size={tuple(dec.grid_size)} but the backbone has a '
+                            f'{tuple(unit_grid)} grid of mask units (img_size {enc.img_size} / '
+                            f'unit {enc.unit_size} px)')
+        if dec.unit_size != enc.unit_size or head.unit_size != enc.unit_size:
+            problems.append(f'neck.unit_size={dec.unit_size} and head.unit_size={head.unit_size} '
+                            f'must equal the backbone mask unit {enc.unit_size} px '
+                            '(patch_size * 2^(num_stages - 1))')
+        if dec.embed_dims != enc.num_features[-1]:
+            problems.append(f'neck.embed_dims={dec.embed_dims} but the last backbone stage is '
+                            f'{enc.num_features[-1]} wide')
+        if dec.in_chans != head.in_chans:
+            problems.append(f'neck.in_chans={dec.in_chans} but head.in_chans={head.in_chans}')
+        if problems:
+            raise ValueError('GreenMIM config mismatch: ' + '; '.join(problems) + '.')
+
     def extract_feat(self, inputs: torch.Tensor):
         """Unmasked multi-stage features, as mmpretrain's ``SwinTransformer``."""
         return self.backbone(inputs, mask=None)

@@ -124,3 +124,37 @@ def test_dbp_greenmim_runs_and_converter_folds(repo_root, demo_data, tmp_path):
     W = ckpt['state_dict'][f'{name}.weight']
     torch.testing.assert_close(weights['stages.0.blocks.0.attn.w_msa.qkv.weight'],
                                W @ R[name].to(W.dtype))
+
+
+def _tiny_greenmim(**overrides):
+    parts = dict(
+        backbone=dict(type='GreenMIMSwin', arch=dict(embed_dims=8, depths=[1, 1], num_heads=[1, 1]),
+                      img_size=32, patch_size=4, window_size=2),
+        neck=dict(type='GreenMIMDecoder', grid_size=4, unit_size=8, embed_dims=16,
+                  decoder_embed_dims=8, decoder_num_heads=1),
+        head=dict(type='GreenMIMHead', unit_size=8))
+    for part, kwargs in overrides.items():
+        parts[part].update(kwargs)
+    return dict(type='GreenMIM', **parts)
+
+
+def test_parts_agree_builds():
+    init_default_scope('mmpretrain')
+    model = MODELS.build(_tiny_greenmim())
+    # unit = patch 4 * 2^(2 stages - 1) = 8 px -> a 4x4 grid, last stage 2 * 8 = 16 wide
+    assert model.backbone.unit_grid == (4, 4) and model.backbone.unit_size == 8
+    loss = model.loss(torch.randn(2, 3, 32, 32), [])['loss']
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize('overrides, match', [
+    (dict(neck=dict(grid_size=7)), r'neck.grid_size=\(7, 7\) but the backbone has a \(4, 4\)'),
+    (dict(neck=dict(unit_size=32)), r'neck.unit_size=32 .* mask unit 8 px'),
+    (dict(head=dict(unit_size=16)), r'head.unit_size=16 must equal the backbone mask unit 8'),
+    (dict(neck=dict(embed_dims=8)), r'neck.embed_dims=8 but the last backbone stage is 16'),
+    (dict(head=dict(in_chans=1)), r'neck.in_chans=3 but head.in_chans=1'),
+])
+def test_mismatched_parts_fail_at_build(overrides, match):
+    init_default_scope('mmpretrain')
+    with pytest.raises(ValueError, match='GreenMIM config mismatch: ' + '.*' + match):
+        MODELS.build(_tiny_greenmim(**overrides))
