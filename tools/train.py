@@ -96,7 +96,26 @@ def merge_args(cfg: Config, args) -> Config:
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
     fix_dataloaders(cfg, args.no_pin_memory, args.no_persistent_workers)
+    check_train_length(cfg)
     return cfg
+
+
+def check_train_length(cfg: Config) -> None:
+    """An epoch-based loop takes max_epochs, an iteration-based one max_iters: name the right key
+    when the other one is set (e.g. `--cfg-options train_cfg.max_iters=2` on an epoch config)."""
+    train_cfg = cfg.get('train_cfg', None)
+    if not train_cfg:
+        return
+    loop = train_cfg.get('type', None) or (
+        'EpochBasedTrainLoop' if train_cfg.get('by_epoch', False) else 'IterBasedTrainLoop')
+    keys = {'EpochBasedTrainLoop': ('max_epochs', 'max_iters'),
+            'IterBasedTrainLoop': ('max_iters', 'max_epochs')}.get(loop)
+    if keys and keys[1] in train_cfg:
+        takes, other = keys
+        raise SystemExit(f'train_cfg.{other} does not apply: this config trains with {loop}, '
+                         f'whose length is train_cfg.{takes} (now {train_cfg.get(takes)}). Use '
+                         f'--cfg-options train_cfg.{takes}=N (val_interval and the checkpoint '
+                         f'interval count in the same unit).')
 
 
 def fix_dataloaders(cfg: Config, no_pin_memory: bool = False, no_persistent_workers: bool = False) -> None:

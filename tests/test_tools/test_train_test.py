@@ -173,3 +173,25 @@ def test_test_py_show_dir_turns_on_the_host_visualization_hook(repo_root):
     del cls.default_hooks['visualization']
     with pytest.raises(SystemExit, match='need a `visualization` entry'):
         tool.enable_visualization(cls, args)
+
+
+@pytest.mark.parametrize('config,wrong,right', [
+    ('configs/evit/evit_vit-demo-d12-p8_1xb32-keep0.7-5e_demo-in1k.py', 'max_iters',
+     'max_epochs'),
+    (SEG_CFG, 'max_epochs', 'max_iters'),
+])
+def test_train_length_of_the_other_loop_is_a_clear_error(repo_root, tmp_path, monkeypatch,
+                                                           config, wrong, right):
+    """`--cfg-options train_cfg.max_iters=2` on an epoch-based config (or max_epochs on an
+    iteration-based one) says which key the config's loop takes, before anything is built,
+    instead of mmengine's 'EpochBasedTrainLoop.__init__() got an unexpected keyword argument'."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('mmdbp_train_len', osp.join(repo_root, 'tools/train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    monkeypatch.setattr(train, 'check_data_roots', lambda *args, **kwargs: None)
+    monkeypatch.setattr(train, 'build_runner', lambda cfg: pytest.fail('runner built'))
+    argv = [osp.join(repo_root, config), '--work-dir', str(tmp_path), '--cfg-options',
+            f'train_cfg.{wrong}=2']
+    with pytest.raises(SystemExit, match=rf'train_cfg\.{wrong}.*train_cfg\.{right}=N'):
+        train.main(argv)
