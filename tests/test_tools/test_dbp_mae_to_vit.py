@@ -96,12 +96,39 @@ def test_folded_encoder_matches_dbp_model_in_mmpretrain_and_mmseg_vit(encoder, t
     torch.testing.assert_close(featmap.flatten(2).transpose(1, 2), expected[:, 1:],
                                atol=1e-5, rtol=1e-5)
 
-    # without folding the same weights give other features: the test sees a missing fold
-    unfolded = tool.convert_dbp_mae(dict(state_dict=torch.load(src, weights_only=False)['state_dict']),
-                                    'mmpretrain')[0]
-    vit.load_state_dict(unfolded, strict=True)
+    # the saved state dict is folded already (a plain mmpretrain ViT may load it directly); the
+    # unfolded W kept for resuming gives other features: the test sees a missing fold
+    saved = torch.load(src, weights_only=False)
+    assert saved['optimizer']['dbp']['state_dict_folded']
+    direct = tool.convert_dbp_mae(dict(state_dict=saved['state_dict']), 'mmpretrain')[0]
+    vit.load_state_dict(direct, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(vit(x)[0], expected, atol=1e-5, rtol=1e-5)
+    raw = dict(saved['state_dict'])
+    raw.update({f'{name}.weight': w for name, w in saved['optimizer']['dbp']['weights'].items()})
+    vit.load_state_dict(tool.convert_dbp_mae(dict(state_dict=raw), 'mmpretrain')[0], strict=True)
     with torch.no_grad():
         assert (vit(x)[0] - expected).abs().max() > 1e-3
+
+
+def test_checkpoint_with_unfolded_state_dict_is_folded(tmp_path):
+    """Checkpoints from before the state dict was saved folded (unfolded W in ``state_dict``, no
+    ``state_dict_folded`` flag) are folded by the tool."""
+    model, src = dbp_checkpoint('FastMAEViT', tmp_path)
+    x = torch.randn(2, 3, 32, 32)
+    expected = dbp_features(model, x)
+    saved = torch.load(src, weights_only=False)
+    dbp = saved['optimizer']['dbp']
+    saved['state_dict'].update({f'{n}.weight': w for n, w in dbp.pop('weights').items()})
+    del dbp['state_dict_folded']
+    state, folded = load_tool().convert_dbp_mae(saved, 'mmdbp')
+    assert folded == len(dbp['R'])
+    name = 'backbone.blocks.0.attn.qkv'
+    W = saved['state_dict'][f'{name}.weight']
+    torch.testing.assert_close(state['blocks.0.attn.qkv.weight'], W @ dbp['R'][name])
+    fresh = build_mae('FastMAEViT')
+    fresh.backbone.load_state_dict(state, strict=True)
+    torch.testing.assert_close(dbp_features(fresh, x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_full_fold_is_a_plain_mae_checkpoint(tmp_path):

@@ -1,11 +1,13 @@
 """Fold a DBP-MAE checkpoint's decorrelation matrices into its weights and convert the encoder.
 
-A checkpoint written while training with ``DBPOptimWrapper`` holds the *unfolded* weights W in
-``state_dict`` and the decorrelation matrices R in ``optimizer['dbp']['R']`` (keyed by layer
-name). This tool
+A checkpoint written while training with ``DBPOptimWrapper`` holds the folded weights ``W R`` in
+``state_dict`` (the DBP layers fold R into their state dict, so the checkpoint already loads as
+plain layers) and, for resuming, R and the unfolded W in ``optimizer['dbp']``. Checkpoints from
+mmdbp before this layout (no ``optimizer['dbp']['state_dict_folded']``) hold the unfolded W in
+``state_dict``. This tool
 
-1. folds them, ``W <- W R`` (:func:`mmdbp.models.utils.decorrelation.fold_state_dict`), so the
-   layers compute the same function as plain layers;
+1. folds the latter, ``W <- W R`` (``mmdbp.models.utils.fold_dbp_checkpoint``), so the layers
+   compute the same function as plain layers (nothing to fold for the former);
 2. keeps the encoder (``backbone.``) and drops the decoder, head and optimizer state;
 3. writes it in the layout of mmpretrain's ``VisionTransformer`` (``--target mmpretrain``),
    mmseg's ``VisionTransformer`` (``--target mmseg``) or mmdbp's ``FastVisionTransformer``
@@ -32,7 +34,7 @@ import os
 import os.path as osp
 import sys
 from collections import OrderedDict
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 
@@ -40,34 +42,17 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 from mmdbp.models.utils.ckpt_convert import (convert_vit, convert_vit_to_mmdbp,  # noqa: E402
                                              extract_backbone)
-from mmdbp.models.utils.decorrelation import fold_state_dict  # noqa: E402
+from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint  # noqa: E402
 
 # Keys of MAE encoders that a plain ViT does not have (none today; mmpretrain's MAEViT and
 # mmdbp's FastMAEViT share their ViT's parameters).
 MAE_ONLY: Tuple[str, ...] = ()
 
 
-def dbp_matrices(checkpoint: dict) -> Optional[Dict[str, torch.Tensor]]:
-    """The saved R matrices (layer name -> R), or None for a checkpoint without DBP."""
-    optimizer = checkpoint.get('optimizer')
-    if isinstance(optimizer, dict) and isinstance(optimizer.get('dbp'), dict):
-        return optimizer['dbp']['R']
-    return None
-
-
-def fold_checkpoint(checkpoint: dict) -> Tuple['OrderedDict[str, torch.Tensor]', int]:
-    """Model state dict with every saved R folded in, and the number of folded layers."""
-    state = checkpoint.get('state_dict', checkpoint)
-    R = dbp_matrices(checkpoint)
-    if not R:
-        return OrderedDict(state), 0
-    return fold_state_dict(state, R), len(R)
-
-
 def convert_dbp_mae(checkpoint: dict, target: str = 'mmseg',
                     prefix: str = 'backbone.') -> Tuple[Dict[str, torch.Tensor], int]:
     """Folded encoder in ``target``'s ViT layout, and the number of folded layers."""
-    state, num_folded = fold_checkpoint(checkpoint)
+    state, num_folded = fold_dbp_checkpoint(checkpoint)
     encoder = extract_backbone(state, prefix)
     if not encoder:
         raise KeyError(f'The checkpoint has no weights under {prefix!r}; is it an MAE '
@@ -96,7 +81,7 @@ def main(argv=None):
     args = parse_args(argv)
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
     if args.full:
-        state, num_folded = fold_checkpoint(checkpoint)
+        state, num_folded = fold_dbp_checkpoint(checkpoint)
         what = 'full model'
     else:
         state, num_folded = convert_dbp_mae(checkpoint, args.target, args.prefix)

@@ -10,8 +10,8 @@ Examples::
     # official LayneH/GreenMIM Swin-L (window 14) checkpoint, keep its windows
     python tools/model_converters/greenmim_to_swin.py greenmim_swin_large_win14.pth out.pth
 
-A DBP-GreenMIM checkpoint (``DBPOptimWrapper``) has its decorrelation matrices folded into the
-weights (``W <- W R``); such checkpoints must be converted before fine-tuning.
+A DBP-GreenMIM checkpoint (``DBPOptimWrapper``) is read as plain layers (``W R``: saved folded,
+or folded here for checkpoints from before mmdbp saved them folded).
 
 The output holds ``state_dict`` with ``backbone.``-prefixed keys: use it in mmpretrain with
 ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')`` and in mmseg with
@@ -24,6 +24,7 @@ import os.path as osp
 
 import torch
 
+from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint
 from mmdbp.models.utils.greenmim_ckpt_convert import convert_greenmim_to_swin
 
 
@@ -50,13 +51,11 @@ def main():
     window = args.window_size
     if window is not None and len(window) == 1:
         window = window[0]
-    dbp_R = None
-    if isinstance(ckpt, dict) and isinstance(ckpt.get('optimizer'), dict):
-        dbp_R = ckpt['optimizer'].get('dbp', {}).get('R')  # DBP-GreenMIM: fold W <- W R
-        if dbp_R:
-            print(f'Folding {len(dbp_R)} DBP decorrelation matrices into the weights')
-    weights = convert_greenmim_to_swin(state_dict, window, args.src_format, args.merge_order,
-                                       dbp_R)
+    if isinstance(ckpt, dict) and 'state_dict' in ckpt:  # mmdbp: plain layers for DBP runs
+        state_dict, num_dbp = fold_dbp_checkpoint(ckpt)
+        if num_dbp:
+            print(f'{num_dbp} DBP layers: decorrelation matrices folded into the weights')
+    weights = convert_greenmim_to_swin(state_dict, window, args.src_format, args.merge_order)
     out = {'state_dict': {f'backbone.{k}': v for k, v in weights.items()},
            'meta': {'converted_from': osp.abspath(args.src), 'window_size': window}}
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)

@@ -35,7 +35,7 @@ from mmengine.config import Config
 
 from mmdbp.models.backbones import FastVisionTransformer
 from mmdbp.models.utils import convert_vit, extract_backbone
-from mmdbp.models.utils.decorrelation import fold_state_dict
+from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint
 
 # Pre-training-only encoder modules of MIRLViT.
 MIRL_ONLY = ('segment_norms.', 'norm_low.')
@@ -67,18 +67,10 @@ def heads_from_meta(meta: dict) -> Optional[int]:
         return None
 
 
-def dbp_matrices(checkpoint: dict) -> Dict[str, torch.Tensor]:
-    """The R matrices a ``DBPOptimWrapper`` saved (empty without DBP)."""
-    optimizer = checkpoint.get('optimizer')
-    dbp = optimizer.get('dbp') if isinstance(optimizer, dict) else None
-    return dict(dbp['R']) if isinstance(dbp, dict) and dbp.get('R') else {}
-
-
 def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
                  num_heads: Optional[int] = None) -> Tuple[Dict[str, torch.Tensor], dict]:
     """Returns the converted (DBP-folded) encoder state dict and its arch dict."""
-    state = checkpoint.get('state_dict', checkpoint)
-    state = fold_state_dict(state, dbp_matrices(checkpoint))
+    state, _ = fold_dbp_checkpoint(checkpoint)
     encoder = extract_backbone(state, 'backbone.')
     encoder = OrderedDict((k, v) for k, v in encoder.items() if not k.startswith(MIRL_ONLY))
     heads = num_heads or heads_from_meta(checkpoint.get('meta', {}))
@@ -106,7 +98,7 @@ def main(argv=None) -> dict:
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
     state_dict, arch = convert_mirl(checkpoint, args.target, args.num_heads)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    folded = len(dbp_matrices(checkpoint))
+    folded = fold_dbp_checkpoint(checkpoint)[1]
     meta = dict(arch=arch, target=args.target, source=osp.basename(args.src),
                 patch_size=state_dict['patch_embed.projection.weight'].shape[-1],
                 dbp_folded_layers=folded)

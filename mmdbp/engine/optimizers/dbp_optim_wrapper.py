@@ -49,11 +49,11 @@ class DBPOptimWrapper(OptimWrapper):
 
     The wrapper attaches to the model lazily, in :meth:`initialize_count_status` (called by the
     runner right before training, after resuming) or in the first :meth:`optim_context`;
-    custom loops may call :meth:`attach` themselves. R matrices, the update count and the
-    sampling seed are saved under ``'dbp'`` in :meth:`state_dict` (``checkpoint['optimizer']``)
-    and restored on resume. The model's own state dict is unchanged: it holds the unfolded W, so
-    a DBP checkpoint must be folded (``tools/model_converters/dbp_mae_to_vit.py``) before it is
-    used outside DBP training.
+    custom loops may call :meth:`attach` themselves. R matrices, the unfolded weights, the
+    update count and the sampling seed are saved under ``'dbp'`` in :meth:`state_dict`
+    (``checkpoint['optimizer']``) and restored on resume. The model's own state dict keeps its
+    keys and holds the folded ``W R``, so a DBP checkpoint loads as a plain model (the function
+    it computed); ``tools/model_converters/dbp_mae_to_vit.py`` extracts and renames the encoder.
 
     Args:
         optimizer (Optimizer): Built by the optim wrapper constructor.

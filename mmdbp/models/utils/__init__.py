@@ -5,6 +5,7 @@ from .vit_blocks import (Attention, CrossAttention, CrossAttentionBlock, DropPat
                          TransformerBlock)
 from .weight_norm_linear import WeightNormLinear  # noqa: F401
 from .group_window_attention import GreenMIMSwinBlock, GroupWindowAttention  # noqa: F401
-from .decorrelation import Decorrelator, fold_state_dict, fold_weight, select_layers  # noqa: F401
+from .decorrelation import (Decorrelator, fold_dbp_checkpoint, fold_state_dict, fold_weight,
+                           select_layers)  # noqa: F401
 from .policy_attention import block_forward_with_policy, softmax_with_policy  # noqa: F401
 from .token_map import PrunedTokenMap  # noqa: F401

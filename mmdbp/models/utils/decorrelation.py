@@ -35,7 +35,10 @@ The mechanism attaches to existing ``nn.Linear`` (and optionally ``nn.Conv2d`` p
 modules by name, without editing model code: :class:`Decorrelator` replaces the selected modules'
 ``forward`` by an instance attribute and keeps every R outside the model (its state goes into the
 optim wrapper's state dict, see :class:`mmdbp.engine.optimizers.DBPOptimWrapper`), so model
-state dicts keep the host layout and DDP never broadcasts R.
+state dicts keep the host layout and DDP never broadcasts R. A selected module's state dict holds
+the folded ``W R``: every checkpoint written during DBP training loads into a plain model (e.g.
+mmpretrain's ``init_cfg=dict(type='Pretrained', ...)``) as the function it computed; the
+unfolded W needed to resume exactly is saved with R.
 """
 import math
 import re
@@ -178,6 +181,20 @@ class DecorrelatedLayer:
         self.last_stats: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
         self.bad = torch.zeros((), dtype=torch.bool, device=w.device)
         self.norm = torch.zeros((), dtype=dtype, device=w.device)
+        # the module's state dict holds W R, the weight of the function the layer computes
+        self._state_dict_hook = module._register_state_dict_hook(self._fold_into_state_dict)
+
+    @torch.no_grad()
+    def _fold_into_state_dict(self, module: nn.Module, state_dict: dict, prefix: str,
+                              local_metadata: dict) -> None:
+        key = prefix + 'weight'
+        if key in state_dict:
+            w = state_dict[key]
+            state_dict[key] = fold_weight(w.detach(), self.R.to(w.device))
+
+    def release(self) -> None:
+        """Stop folding R into the module's state dict (the layer is being detached)."""
+        self._state_dict_hook.remove()
 
     # -- forward --------------------------------------------------------------------------
     def fused_weight(self) -> torch.Tensor:
@@ -402,12 +419,25 @@ class Decorrelator:
             self.fold()
         for layer in self.layers.values():
             layer.module.__dict__.pop('forward', None)
+            layer.release()
         self.layers.clear()
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """R of every layer, the update count and seed, and the unfolded weights W.
+
+        While attached, the model's own state dict holds the folded ``W R`` (see
+        :class:`DecorrelatedLayer`), so any checkpoint loads as the function the model computes.
+        Resuming needs W and R separately; W is kept here (``weights``) because recovering it as
+        ``(W R) R^-1`` would not be exact. ``state_dict_folded`` marks this layout for the
+        converters (checkpoints without it hold the unfolded W in the model state dict).
+        """
+        layers = self.layers.items()
         return dict(
-            R=OrderedDict((name, layer.R.detach().cpu().clone()) for name, layer in self.layers.items()),
+            R=OrderedDict((name, layer.R.detach().cpu().clone()) for name, layer in layers),
+            weights=OrderedDict(
+                (name, layer.module.weight.detach().cpu().clone()) for name, layer in layers),
+            state_dict_folded=True,
             num_updates=self.num_updates,
             seed=self.seed,
             hparams=dict(decor_lr=self.decor_lr, kappa=self.kappa, sample_frac=self.sample_frac))
@@ -420,13 +450,19 @@ class Decorrelator:
             raise KeyError(f'DBP state does not match the selected layers: missing R for '
                            f'{missing}, unexpected R for {unexpected}. Was the checkpoint '
                            'written with other include/exclude/layer_types?')
+        weights = state.get('weights', {})
         for name, layer in self.layers.items():
-            R = saved[name]
-            if R.shape != layer.R.shape:
-                raise ValueError(f'DBP: saved R of {name} has shape {tuple(R.shape)}, the '
-                                 f'layer needs {tuple(layer.R.shape)}.')
-            layer.R = R.to(device=layer.R.device, dtype=layer.R.dtype).clone()
+            for what, saved_t, live in (('R', saved[name], layer.R),
+                                        ('weight', weights.get(name), layer.module.weight)):
+                if saved_t is not None and saved_t.shape != live.shape:
+                    raise ValueError(f'DBP: saved {what} of {name} has shape '
+                                     f'{tuple(saved_t.shape)}, the layer needs {tuple(live.shape)}.')
+        for name, layer in self.layers.items():
+            layer.R = saved[name].to(device=layer.R.device, dtype=layer.R.dtype).clone()
             layer.samples = []
+            if name in weights:  # the model state dict loaded beside this one holds W R
+                with torch.no_grad():
+                    layer.module.weight.copy_(weights[name])
         self.num_updates = int(state.get('num_updates', 0))
         self.seed = int(state.get('seed', self.seed))
         for g in self._generators.values():
@@ -483,3 +519,21 @@ def fold_state_dict(state_dict: Mapping[str, torch.Tensor],
                            f'{name!r} (a checkpoint of another model?).')
         out[key] = fold_weight(out[key], R)
     return out
+
+
+def fold_dbp_checkpoint(checkpoint: Mapping) -> Tuple['OrderedDict[str, torch.Tensor]', int]:
+    """The model state dict of a training checkpoint as plain layers, and its number of DBP
+    layers (0 without DBP).
+
+    Checkpoints written by ``DBPOptimWrapper`` save the folded ``W R`` in ``state_dict`` already
+    (``optimizer['dbp']['state_dict_folded']``); older ones hold the unfolded W there and are
+    folded here with ``optimizer['dbp']['R']`` (:func:`fold_state_dict`).
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    optimizer = checkpoint.get('optimizer')
+    dbp = optimizer.get('dbp') if isinstance(optimizer, Mapping) else None
+    if not isinstance(dbp, Mapping) or not dbp.get('R'):
+        return OrderedDict(state), 0
+    if dbp.get('state_dict_folded', False):
+        return OrderedDict(state), len(dbp['R'])
+    return fold_state_dict(state, dbp['R']), len(dbp['R'])

@@ -28,7 +28,7 @@ This converter is for the remaining cases:
 """
 import re
 from collections import OrderedDict
-from typing import Dict, Mapping, Optional, Sequence, Union
+from typing import Dict, Mapping, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -93,9 +93,7 @@ def convert_official_greenmim(state_dict: Mapping[str, torch.Tensor],
 def convert_greenmim_to_swin(state_dict: Mapping[str, torch.Tensor],
                              window_size: Union[None, int, Sequence[int]] = None,
                              src_format: str = 'auto',
-                             merge_order: str = 'unfold',
-                             dbp_R: Optional[Mapping[str, torch.Tensor]] = None
-                             ) -> Dict[str, torch.Tensor]:
+                             merge_order: str = 'unfold') -> Dict[str, torch.Tensor]:
     """Backbone weights (no prefix) for mmpretrain's / mmseg's ``SwinTransformer``.
 
     Args:
@@ -106,15 +104,10 @@ def convert_greenmim_to_swin(state_dict: Mapping[str, torch.Tensor],
         src_format: ``'mmdbp'``, ``'official'`` or ``'auto'`` (by the key names).
         merge_order: patch-merging layout of an mmdbp checkpoint (``GreenMIMSwin``'s
             ``merge_order``); ``'swin'`` weights are permuted to the hosts' unfold layout.
-        dbp_R: decorrelation matrices of a DBP-GreenMIM run (``checkpoint['optimizer']['dbp']
-            ['R']``), folded into the weights first (``W <- W R``).
 
     Returns:
         The converted backbone state dict.
     """
-    if dbp_R:
-        from .decorrelation import fold_state_dict
-        state_dict = fold_state_dict(state_dict, dbp_R)
     if src_format == 'auto':
         src_format = 'official' if any(
             k.startswith(('encoder.', 'layers.')) for k in state_dict) else 'mmdbp'

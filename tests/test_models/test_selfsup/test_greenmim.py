@@ -104,6 +104,7 @@ def test_finetune_with_mmseg_swin_upernet(pretrained, repo_root, demo_data, tmp_
 
 def test_dbp_greenmim_runs_and_converter_folds(repo_root, demo_data, tmp_path):
     """DBP switched on by config for GreenMIM; greenmim_to_swin folds R into the weights."""
+    from mmdbp.models.utils import fold_dbp_checkpoint
     from mmdbp.models.utils.greenmim_ckpt_convert import convert_greenmim_to_swin
     cfg = small_run_cfg('configs/greenmim/dbp-greenmim_swin-micro-w4-p2_1xb32-300i_demo-in1k.py',
                         repo_root, tmp_path, demo_data['in1k'], 1, 2)
@@ -119,9 +120,9 @@ def test_dbp_greenmim_runs_and_converter_folds(repo_root, demo_data, tmp_path):
                  'downsample.reduction'):
         assert any(n.endswith(part) for n in names), part
     assert all(n.startswith('backbone.stages.') for n in names)
-    weights = convert_greenmim_to_swin(ckpt['state_dict'], dbp_R=R)
+    weights = convert_greenmim_to_swin(fold_dbp_checkpoint(ckpt)[0])
     name = 'backbone.stages.0.blocks.0.attn.w_msa.qkv'
-    W = ckpt['state_dict'][f'{name}.weight']
+    W = ckpt['optimizer']['dbp']['weights'][name]  # unfolded, kept for resuming
     torch.testing.assert_close(weights['stages.0.blocks.0.attn.w_msa.qkv.weight'],
                                W @ R[name].to(W.dtype))
 

@@ -278,9 +278,19 @@ def test_fold_keeps_the_function_and_state_dict_fold_matches():
     net.eval()
     expected = net(x)
     saved_R = {k: v.clone() for k, v in dec.state_dict()['R'].items()}
-    unfolded = {k: v.clone() for k, v in net.state_dict().items()}
+    unfolded = {k: v.detach().clone() for k, v in net.named_parameters()}
 
     folded = fold_state_dict(unfolded, saved_R)
+    # while attached, the model's state dict already holds W R: a plain copy of the net loads it
+    # and computes the DBP net's function
+    attached_state = net.state_dict()
+    for k, v in attached_state.items():
+        torch.testing.assert_close(v, folded[k], rtol=1e-12, atol=1e-12)
+    plain = TinyNet().eval()
+    plain.load_state_dict(attached_state)
+    torch.testing.assert_close(plain(x), expected, rtol=1e-12, atol=1e-12)
+    assert not torch.equal(net.backbone[0].weight, attached_state['backbone.0.weight'])  # W kept
+
     dec.detach(fold=True)  # W <- W R in place, plain forwards again
     assert 'forward' not in net.backbone[0].__dict__
     torch.testing.assert_close(net(x), expected, rtol=1e-12, atol=1e-12)
@@ -305,6 +315,12 @@ def test_state_dict_round_trip_and_mismatch():
     assert dec2.num_updates == 1 and dec2.seed == 3
     for k in state['R']:
         assert torch.equal(dec2.layers[k].R, dec.layers[k].R)
+    # a resumed model first loads the folded state dict (W R); the DBP state puts W back exactly
+    net2.load_state_dict(net.state_dict())
+    assert not torch.equal(net2.backbone[0].weight, net.backbone[0].weight)
+    dec2.load_state_dict(state)
+    for (k, p), p2 in zip(net.named_parameters(), net2.parameters()):
+        assert torch.equal(p, p2), k
     net3 = TinyNet()
     dec3 = Decorrelator(net3, decor_lr=0.1, include=[r'^backbone\.0$'])
     with pytest.raises(KeyError, match='does not match the selected layers'):
