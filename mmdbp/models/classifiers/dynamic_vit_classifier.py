@@ -21,15 +21,30 @@ The teacher is any classifier config (e.g. the dense ``FastVisionTransformer`` o
 ``VisionTransformer`` DeiT) loaded from ``teacher_ckpt`` in :meth:`init_weights`, frozen and always
 in eval mode; its final tokens are read by a forward hook on ``teacher_token_layer``.
 """
+import logging
 from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import print_log
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 from mmpretrain.structures import DataSample
 
 from mmdbp.registry import MODELS
+
+
+def has_pretrained_init(cfg) -> bool:
+    """Whether a model config (or any part of it) has ``init_cfg=dict(type='Pretrained', ...)``."""
+    if isinstance(cfg, dict):
+        inits = cfg.get('init_cfg')
+        inits = inits if isinstance(inits, (list, tuple)) else [inits]
+        if any(isinstance(i, dict) and i.get('type') == 'Pretrained' for i in inits):
+            return True
+        return any(has_pretrained_init(v) for v in cfg.values())
+    if isinstance(cfg, (list, tuple)):
+        return any(has_pretrained_init(v) for v in cfg)
+    return False
 
 
 @MODELS.register_module()
@@ -93,6 +108,12 @@ class DynamicViTClassifier(ImageClassifier):
                                  'distill_weight=0 and token_distill_weight=0.')
             self.teacher = None
             return
+        if teacher_ckpt is None and not has_pretrained_init(teacher):
+            print_log('DynamicViTClassifier: the teacher has neither teacher_ckpt nor a '
+                      "Pretrained init_cfg, so it distils from random weights; set "
+                      'teacher_ckpt=<dense checkpoint> (or distill_weight=0 and '
+                      'token_distill_weight=0 to train without a teacher).',
+                      logger='current', level=logging.WARNING)
         self.teacher = PRETRAIN_MODELS.build(teacher)
         self.teacher.requires_grad_(False)
         self.teacher.eval()

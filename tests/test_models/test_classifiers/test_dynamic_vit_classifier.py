@@ -131,3 +131,18 @@ def test_bad_configs():
     model = student(teacher=None, distill_weight=0., token_distill_weight=0.)
     losses = model.train().loss(torch.randn(2, 3, 32, 32), samples([0, 1]))
     assert set(losses) == {'loss_cls', 'loss_ratio'}
+
+
+@pytest.mark.parametrize('kwargs, warns', [
+    (dict(), True),  # a teacher with random weights: say so
+    (dict(teacher_ckpt='dense.pth'), False),
+    (dict(teacher=dict(TEACHER, backbone=dict(
+        TEACHER['backbone'], init_cfg=dict(type='Pretrained', checkpoint='dense.pth')))), False),
+])
+def test_teacher_without_weights_warns(kwargs, warns, monkeypatch):
+    from mmdbp.models.classifiers import dynamic_vit_classifier
+    messages = []
+    monkeypatch.setattr(dynamic_vit_classifier, 'print_log',
+                        lambda msg, *args, **kw: messages.append(msg))
+    student(**kwargs)
+    assert any('distils from random weights' in m for m in messages) == warns
