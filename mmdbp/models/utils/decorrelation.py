@@ -122,6 +122,29 @@ def offdiag_correlation(z_sum: torch.Tensor, zz_sum: torch.Tensor, n: torch.Tens
     return (corr.abs().sum() - corr.diagonal().abs().sum()) / (d * (d - 1))
 
 
+def _plain_forward(cls: type) -> bool:
+    """Whether ``cls`` computes ``forward`` as ``nn.Linear`` / ``nn.Conv2d`` do (its own forward
+    only guards empty inputs, as mmcv's wrappers)."""
+    if cls.forward in (nn.Linear.forward, nn.Conv2d.forward):
+        return True
+    return cls.__module__ == 'mmcv.cnn.bricks.wrappers' and cls.__name__ in ('Linear', 'Conv2d')
+
+
+def unsupported_reason(model: nn.Module, name: str, module: nn.Module) -> Optional[str]:
+    """Why DBP's fused forward cannot stand in for ``module`` (None when it can): a layer class
+    with its own forward (e.g. weight normalisation) would lose it, and a layer whose parent
+    reads its weight directly (``nn.MultiheadAttention.out_proj``) never calls its forward, so R
+    would be inert."""
+    if not _plain_forward(type(module)):
+        return (f'{type(module).__name__} has its own forward, which the fused DBP forward would '
+                'replace')
+    parent = model.get_submodule(name.rpartition('.')[0]) if '.' in name else model
+    if isinstance(parent, nn.MultiheadAttention):
+        return ('nn.MultiheadAttention uses its weights directly, never calling this layer\'s '
+                'forward')
+    return None
+
+
 def select_layers(model: nn.Module,
                   include: Sequence[str] = DEFAULT_INCLUDE,
                   exclude: Sequence[str] = (),
@@ -153,6 +176,10 @@ def select_layers(model: nn.Module,
         if isinstance(module, nn.Conv2d) and module.groups != 1:
             raise ValueError(f'DBP: cannot decorrelate grouped conv {name} (groups='
                              f'{module.groups}); exclude it.')
+        unsupported = unsupported_reason(model, name, module)
+        if unsupported:
+            raise ValueError(f'DBP: cannot decorrelate {name}: {unsupported}. Add it to '
+                             '`exclude` or narrow `include`.')
         selected.append((name, module))
     if not selected:
         shown = ', '.join(candidates[:8]) + (' ...' if len(candidates) > 8 else '')

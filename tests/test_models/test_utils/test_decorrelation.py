@@ -325,3 +325,27 @@ def test_state_dict_round_trip_and_mismatch():
     dec3 = Decorrelator(net3, decor_lr=0.1, include=[r'^backbone\.0$'])
     with pytest.raises(KeyError, match='does not match the selected layers'):
         dec3.load_state_dict(state)
+
+
+def test_layers_whose_forward_dbp_cannot_replace_are_refused():
+    from mmcv.cnn.bricks.wrappers import Linear as MMCVLinear
+
+    from mmdbp.models.utils.weight_norm_linear import WeightNormLinear
+
+    class Net(nn.Module):
+
+        def __init__(self, last):
+            super().__init__()
+            self.backbone = nn.Sequential(MMCVLinear(4, 4), last)
+
+    # mmcv's Linear only guards empty inputs: selected like nn.Linear
+    names = [n for n, _ in select_layers(Net(nn.Linear(4, 4)))]
+    assert names == ['backbone.0', 'backbone.1']
+    # weight normalisation would be silently dropped by the fused forward
+    with pytest.raises(ValueError, match=r'backbone\.1: WeightNormLinear has its own forward'):
+        select_layers(Net(WeightNormLinear(4, 4)))
+    # MultiheadAttention reads out_proj.weight directly: R would never act
+    with pytest.raises(ValueError, match=r'backbone\.1\.out_proj: nn.MultiheadAttention'):
+        select_layers(Net(nn.MultiheadAttention(4, 2)))
+    names = [n for n, _ in select_layers(Net(nn.MultiheadAttention(4, 2)), exclude=['out_proj'])]
+    assert names == ['backbone.0']
