@@ -349,3 +349,40 @@ def test_layers_whose_forward_dbp_cannot_replace_are_refused():
         select_layers(Net(nn.MultiheadAttention(4, 2)))
     names = [n for n, _ in select_layers(Net(nn.MultiheadAttention(4, 2)), exclude=['out_proj'])]
     assert names == ['backbone.0']
+
+
+def _new_bytes_saved_for_backward(model, x):
+    """Bytes of the tensors autograd keeps for the backward that are not already resident
+    (parameters, DBP's R, the input), each storage counted once."""
+    resident = {p.data_ptr() for p in model.parameters()} | {x.data_ptr()}
+    dec = getattr(model, 'dec', None)
+    if dec is not None:
+        resident |= {layer.R.data_ptr() for layer in dec.layers.values()}
+    saved = {}
+
+    def pack(t):
+        if t.data_ptr() not in resident:
+            saved[t.data_ptr()] = t.numel() * t.element_size()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast('cpu', dtype=torch.bfloat16):
+        model(x).float().sum().backward()
+    return sum(saved.values())
+
+
+def test_fused_forward_under_bf16_autocast_keeps_no_extra_tensor_for_backward():
+    """Under bf16 autocast, the plain layer keeps the bf16 W (and its input) for the backward;
+    the DBP layer keeps the bf16 W R in its place and nothing else (no bf16 copy of R)."""
+    torch.manual_seed(0)
+    plain = nn.Sequential(nn.Linear(24, 40), nn.Linear(40, 8)).train()
+    dbp = nn.Sequential(nn.Linear(24, 40), nn.Linear(40, 8)).train()
+    dbp.load_state_dict(plain.state_dict())
+    dbp.dec = Decorrelator(dbp, decor_lr=0.1, include=['.*'], sample_frac=0.25)
+    for i, layer in enumerate(dbp.dec.layers.values()):
+        layer.R = random_near_identity(layer.dim, seed=i).float()
+    x = torch.randn(64, 24)
+    assert _new_bytes_saved_for_backward(dbp, x) == _new_bytes_saved_for_backward(plain, x)
+    # and the gradient of W is still (dL/dW_eff) R^T, as in the fp64 reference above
+    for (name, layer), lin in zip(dbp.dec.layers.items(), dbp):
+        assert lin.weight.grad is not None and lin.weight.grad.dtype == torch.float32, name
