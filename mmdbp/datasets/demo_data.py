@@ -32,6 +32,7 @@ always gives the same bytes, and growing a split keeps the images it already had
 import colorsys
 import os
 import os.path as osp
+import re
 from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -384,6 +385,9 @@ def make_demo_ade20k(out_dir: str = 'data/demo_ade20k',
         img_size (int): Side of the square images in pixels. Defaults to 64.
         seed (int): Seed of all random draws. Defaults to 0.
 
+    Scenes of an earlier run beyond ``num_train`` / ``num_val`` (files named
+    ``ADE_{train,val}_<8 digits>``) are deleted, so the folders hold exactly this set.
+
     Returns:
         dict: number of images written per split.
     """
@@ -400,6 +404,14 @@ def make_demo_ade20k(out_dir: str = 'data/demo_ade20k',
             name = f'{prefix}_{i + 1:08d}'
             _save_jpeg(osp.join(img_dir, name + '.jpg'), img)
             Image.fromarray(ann, 'L').save(osp.join(ann_dir, name + '.png'), format='PNG', optimize=False)
+        # mmseg's ADE20KDataset reads every image in the folder: drop the scenes an earlier, larger
+        # run left behind, or a smaller --seg-train would silently train on the old count
+        written = {f'{prefix}_{i + 1:08d}' for i in range(num)}
+        for folder, suffix in ((img_dir, '.jpg'), (ann_dir, '.png')):
+            for file in os.listdir(folder):
+                stem, ext = osp.splitext(file)
+                if ext == suffix and re.fullmatch(rf'{prefix}_\d{{8}}', stem) and stem not in written:
+                    os.remove(osp.join(folder, file))
         counts[split] = num
     return counts
 

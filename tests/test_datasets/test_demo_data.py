@@ -146,3 +146,22 @@ def test_make_demo_data_cli(tmp_path, repo_root):
     assert not osp.exists(tmp_path / 'demo_ade20k')
     with Image.open(tmp_path / 'demo_in1k' / 'train' / class_names(2)[1] / f'{class_names(2)[1]}_00002.JPEG') as img:
         assert img.size == (32, 32)
+
+
+def test_regenerating_fewer_scenes_leaves_exactly_that_many(tmp_path):
+    """mmseg lists the whole image folder: a second, smaller run must not leave the first run's
+    extra scenes behind (the tool would report 2 scenes while the dataset reads 5)."""
+    from mmengine.registry import init_default_scope
+    from mmseg.datasets import ADE20KDataset
+    root = str(tmp_path / 'ade')
+    make_demo_ade20k(root, num_train=5, num_val=3, seed=0)
+    keep = tmp_path / 'ade' / 'images' / 'training' / 'notes.txt'
+    keep.write_text('not a demo file')
+    make_demo_ade20k(root, num_train=2, num_val=1, seed=0)
+    init_default_scope('mmseg')
+    for folder, num in (('training', 2), ('validation', 1)):
+        ds = ADE20KDataset(data_root=root, reduce_zero_label=True,
+                           data_prefix=dict(img_path=f'images/{folder}', seg_map_path=f'annotations/{folder}'))
+        assert len(ds) == num
+        assert len(os.listdir(tmp_path / 'ade' / 'annotations' / folder)) == num
+    assert keep.exists()  # only the generator's own files are removed
