@@ -78,7 +78,10 @@ class ReconstructionVisHook(Hook):
 
     def _first_samples(self, data_batch: dict) -> dict:
         n = self.num_samples
-        return {k: (v[:n] if isinstance(v, (list, tuple, torch.Tensor)) else v)
+        # clone: a slice shares the whole batch's storage, which torch.save would write into
+        # every checkpoint (and which would stay alive in memory)
+        return {k: (v[:n].clone() if isinstance(v, torch.Tensor) else
+                    v[:n] if isinstance(v, (list, tuple)) else v)
                 for k, v in data_batch.items()}
 
     @master_only
@@ -88,8 +91,11 @@ class ReconstructionVisHook(Hook):
             return None
         was_training = model.training
         model.eval()
+        # fork the current GPU's generator too: torch.manual_seed re-seeds every CUDA device,
+        # which would otherwise restart the training masks' stream at every grid
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
                 torch.manual_seed(self.seed)
                 data = model.data_preprocessor(self._batch, False)
                 images = model.reconstruct(data['inputs'])
