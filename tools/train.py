@@ -64,11 +64,15 @@ def merge_args(cfg: Config, args) -> Config:
         if not torch.cuda.is_available():
             raise SystemExit('--amp needs a CUDA GPU (mmengine\'s AmpOptimWrapper); none was found. '
                              'Train without --amp on this machine.')
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            print('[train] AMP is already enabled in the config.')
+        # a wrapper of a wrapper (DBPOptimWrapper(optim_wrapper=...)) takes AMP in the inner one
+        wrapper = cfg.optim_wrapper
+        while isinstance(wrapper.get('optim_wrapper', None), dict):
+            wrapper = wrapper.optim_wrapper
+        if wrapper.get('type', 'OptimWrapper') in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
+            print(f'[train] mixed precision is already enabled in the config ({wrapper.type}).')
         else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+            wrapper.type = 'AmpOptimWrapper'
+            wrapper.setdefault('loss_scale', 'dynamic')
 
     if args.resume == 'auto':
         cfg.resume = True

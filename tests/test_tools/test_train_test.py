@@ -154,6 +154,36 @@ def test_amp_flag(repo_root, tmp_path, monkeypatch):
         assert 'cfg' not in built
 
 
+@pytest.mark.parametrize('config, expected', [
+    # DBP wraps another optim wrapper: AMP goes into the wrapped one, DBP stays
+    ('configs/dbp_mae/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k.py',
+     dict(type='DBPOptimWrapper', inner=dict(type='AmpOptimWrapper', loss_scale='dynamic'))),
+    ('configs/dbp_mae/dbp-mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
+     dict(type='DBPOptimWrapper', inner=dict(type='AmpOptimWrapper'))),
+    (MAE_CFG, dict(type='AmpOptimWrapper', loss_scale='dynamic')),
+])
+def test_amp_flag_on_wrapped_optim_wrappers(repo_root, tmp_path, monkeypatch, config, expected):
+    import argparse
+    import importlib.util
+
+    from mmengine.config import Config
+    spec = importlib.util.spec_from_file_location('mmdbp_train_amp2', osp.join(repo_root, 'tools/train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    args = argparse.Namespace(no_validate=False, work_dir=str(tmp_path), config=config, amp=True,
+                              resume=None, auto_scale_lr=False, cfg_options=None, no_pin_memory=True,
+                              no_persistent_workers=True)
+    cfg = train.merge_args(Config.fromfile(osp.join(repo_root, config)), args)
+    wrapper = cfg.optim_wrapper
+    assert wrapper.type == expected['type']
+    if 'inner' in expected:
+        assert {k: wrapper.optim_wrapper.get(k) for k in expected['inner']} == expected['inner']
+        assert wrapper.decor_lr > 0  # DBP's own settings are kept
+    else:
+        assert wrapper.loss_scale == expected['loss_scale']
+
+
 def test_test_py_show_dir_turns_on_the_host_visualization_hook(repo_root):
     """--show-dir enables mmpretrain's VisualizationHook and mmseg's SegVisualizationHook."""
     import importlib.util
