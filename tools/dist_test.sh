@@ -2,6 +2,10 @@
 # Distributed evaluation with torchrun (PyTorch DDP).
 #   bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]
 set -euo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [test.py args...]" >&2
+  exit 2
+fi
 CONFIG=$1
 CHECKPOINT=$2
 GPUS=$3

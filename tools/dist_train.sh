@@ -4,6 +4,10 @@
 #   bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args...]
 # Multi-node: NNODES=2 NODE_RANK=0 MASTER_ADDR=10.0.0.1 PORT=29500 bash tools/dist_train.sh ...
 set -euo pipefail
+if [ $# -lt 2 ]; then
+  echo "usage: bash tools/dist_train.sh CONFIG NUM_PROCS [train.py args...]" >&2
+  exit 2
+fi
 CONFIG=$1
 GPUS=$2
 NNODES=${NNODES:-1}

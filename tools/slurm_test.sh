@@ -2,6 +2,10 @@
 # Evaluation on a Slurm cluster (one task per GPU).
 #   bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]
 set -euo pipefail
+if [ $# -lt 4 ]; then
+  echo "usage: bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args...]" >&2
+  exit 2
+fi
 set -x
 PARTITION=$1
 JOB_NAME=$2

@@ -3,6 +3,10 @@
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args...]
 #   GPUS=16 GPUS_PER_NODE=8 CPUS_PER_TASK=5 SRUN_ARGS="--quotatype=auto" bash tools/slurm_train.sh ...
 set -euo pipefail
+if [ $# -lt 3 ]; then
+  echo "usage: bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG [WORK_DIR] [train.py args...]" >&2
+  exit 2
+fi
 set -x
 PARTITION=$1
 JOB_NAME=$2

@@ -44,6 +44,17 @@ def test_shell_scripts_parse(repo_root):
         assert proc.returncode == 0, f'{script}: {proc.stderr}'
 
 
+@pytest.mark.parametrize('script, needed', [('tools/dist_train.sh', 2), ('tools/dist_test.sh', 3),
+                                             ('tools/slurm_train.sh', 3), ('tools/slurm_test.sh', 4)])
+def test_launcher_scripts_print_their_usage_when_arguments_are_missing(repo_root, tmp_path, script, needed):
+    """Not bash's '$2: unbound variable'; run from another folder, nothing is launched."""
+    for given in range(needed):
+        proc = subprocess.run(['bash', osp.join(repo_root, script)] + ['x'] * given, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.startswith(f'usage: bash {script} ') and 'unbound' not in proc.stderr
+
+
 def test_model_index_lists_every_metafile(repo_root):
     with open(osp.join(repo_root, 'model-index.yml')) as f:
         listed = set(yaml.safe_load(f)['Import'])
