@@ -1,4 +1,5 @@
 """Packaging and repository contracts: README commands, CI entry, openmim index, configs, converters."""
+import functools
 import glob
 import json
 import os
@@ -66,6 +67,33 @@ def test_model_index_lists_every_metafile(repo_root):
             for model in yaml.safe_load(f).get('Models', []):
                 assert osp.isfile(osp.join(repo_root, model['Config'])), f'{meta}: {model["Config"]}'
 
+
+def test_metafile_parameter_counts_match_the_built_models(repo_root, monkeypatch):
+    """`Parameters` in a metafile is the whole model its config builds (classifier head and
+    pre-training decoders included, as in mmpretrain's metafiles); built on the meta device."""
+    from unittest import mock
+
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    import mmdbp  # noqa: F401
+    from mmdbp.registry import MODELS
+    cpu_linspace = functools.partial(torch.linspace, device='cpu')  # drop-path rates need values
+    wrong = []
+    for meta in sorted(glob.glob(osp.join(repo_root, 'configs', '*', 'metafile.yml'))):
+        with open(meta) as f:
+            models = yaml.safe_load(f).get('Models', [])
+        for model in models:
+            stated = (model.get('Metadata') or {}).get('Parameters')
+            if stated is None:
+                continue
+            cfg = Config.fromfile(osp.join(repo_root, model['Config']))
+            with DefaultScope.overwrite_default_scope(cfg.default_scope), torch.device('meta'), \
+                    mock.patch('torch.linspace', cpu_linspace):
+                built = sum(p.numel() for p in MODELS.build(cfg.model).parameters())
+            if built != stated:
+                wrong.append(f'{model["Name"]}: metafile {stated}, config builds {built}')
+    assert not wrong, '\n'.join(wrong)
 
 def test_config_names_are_unique_for_mim(repo_root):
     """`mim train mmdbp NAME.py` finds a config by its file name: names must be unique."""
