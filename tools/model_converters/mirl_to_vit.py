@@ -1,8 +1,8 @@
 """Turn a MIRL pre-training checkpoint into a plain ViT checkpoint for fine-tuning.
 
 Drops everything but the encoder (the S decoders, the segment LayerNorms and the ``low_feat``
-LayerNorm), folds the decorrelation matrices of a DBP run into the weights (``W <- W R``, when the
-checkpoint holds ``optimizer['dbp']``, see ``DBPOptimWrapper``) and renames the encoder to the
+LayerNorm), reads a DBP run (``DBPOptimWrapper``) as plain layers (``W R``: saved folded, or
+folded here for checkpoints from before mmdbp saved them folded) and renames the encoder to the
 layout of mmpretrain's or mmseg's ``VisionTransformer`` (``mmdbp.models.utils.convert_vit``).
 The architecture of the encoder is written into the checkpoint's ``meta['arch']`` and printed,
 ready to paste as the custom ``arch`` dict of the host backbone, e.g. for ViT-S-54::
