@@ -15,8 +15,9 @@ Two sub-commands:
     runs first), fold/convert both encoders, fine-tune UPerNet from each and read its mIoU; then
     ``tools/analysis/compare_runs.py`` (seeds paired) gives the time / energy / CO2 to the
     baseline's best validation loss, and the mIoU difference is added. Writes
-    ``<out>/dbp_mae_time_to_target.{json,md,png}``, copies the plot to ``docs/figures/`` and
-    appends the result to the DBP-MAE section of ``docs/benchmarks.md`` (``--no-md`` to skip)::
+    ``<out>/dbp_mae_time_to_target.{json,md,png}`` (the ``.md`` tables are to be pasted into the
+    DBP-MAE section of ``docs/benchmarks.md``) and copies the plot to ``docs/figures/``
+    (``--no-md`` to skip the copy)::
 
         python tools/benchmark_dbp.py time-to-target --seeds 0 1 2
 

@@ -2,7 +2,7 @@
 
 Examples::
 
-    python tools/train.py configs/demo/mae_vit-tiny-p4_1xb32-300i_demo-in1k.py
+    python tools/train.py configs/demo/mae_vit-micro-p4_1xb32-300i_demo-in1k.py
     python tools/train.py CONFIG --work-dir work_dirs/x --resume            # resume the latest ckpt
     python tools/train.py CONFIG --resume work_dirs/x/iter_100.pth         # resume a given ckpt
     python tools/train.py CONFIG --amp --cfg-options train_cfg.max_iters=10
