@@ -21,6 +21,7 @@ Remote paths (``s3://``, ``http://`` ...) are not checked.
 import inspect
 import os
 import os.path as osp
+import shlex
 from typing import Iterator, List, Optional, Sequence, Tuple
 
 #: Folder names of the embedded demo data (``python tools/make_demo_data.py``).
@@ -158,11 +159,28 @@ def _problems(cfg: dict, scope: Optional[str] = None) -> List[str]:
     return problems
 
 
+def _demo_command(paths: Sequence[str]) -> str:
+    """The make_demo_data command that writes the demo roots in ``paths`` where the config
+    reads them (relative roots are read from the current directory, which need not be the
+    repository: ``mim train mmdbp`` runs from anywhere)."""
+    package = osp.dirname(osp.dirname(osp.realpath(__file__)))  # the mmdbp package
+    tool = next((t for t in (osp.join(osp.dirname(package), 'tools', 'make_demo_data.py'),
+                             osp.join(package, '.mim', 'tools', 'make_demo_data.py')) if osp.isfile(t)),
+                'tools/make_demo_data.py')
+    if osp.isabs(tool) and not osp.relpath(tool).startswith('..'):
+        tool = osp.relpath(tool)
+    outs = {osp.dirname(osp.normpath(p)) or '.' for p in paths
+            if osp.basename(osp.normpath(p)) in DEMO_ROOT_NAMES}
+    out = outs.pop() if len(outs) == 1 else 'data'
+    return f'python {shlex.quote(tool)}' + ('' if out == 'data' else f' --out {shlex.quote(out)}')
+
+
 def _advice(paths: Sequence[str]) -> str:
     if any(name in str(p) for p in paths for name in DEMO_ROOT_NAMES):
-        return ('This config uses the embedded demo data. Create it from the repository root with\n'
-                '    python tools/make_demo_data.py\n'
-                '(writes data/demo_in1k and data/demo_ade20k; `make demo` does this too), or pass '
+        return ('This config uses the embedded demo data. Create it where the config reads it '
+                f'with\n    {_demo_command(paths)}\n'
+                f'(relative paths are read from the current directory, {os.getcwd()}; `make demo` '
+                'writes data/ in the repository), or pass '
                 '--cfg-options <dataloader>.dataset.data_root=<path> to read it from elsewhere.')
     return ('Download and unpack the data set as described in README.md ("Data preparation": '
             'data/imagenet, data/ade/ADEChallengeData2016), link it there, or pass '

@@ -99,3 +99,23 @@ def test_train_py_fails_before_building_the_runner(repo_root, tmp_path, monkeypa
     with pytest.raises(DataRootError, match=rf"(?s)'{missing}' does not exist.*make_demo_data"):
         train.main([cfg, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                     f'train_dataloader.dataset.data_root={missing}', f'val_dataloader.dataset.data_root={missing}'])
+
+
+def test_demo_advice_is_a_command_that_works_from_the_current_directory(repo_root, tmp_path, monkeypatch):
+    """`mim train mmdbp` and tools/train.py run from any folder and read relative data roots from
+    there: the printed command must create the data where the config reads it."""
+    import shlex
+    import subprocess
+    import sys
+    work = tmp_path / 'my project'
+    work.mkdir()
+    monkeypatch.chdir(work)
+    cfg = Config.fromfile(osp.join(repo_root, 'configs/_base_/datasets/demo_in1k_mae.py'))
+    with pytest.raises(DataRootError) as err:
+        check_data_roots(cfg)
+    command = str(err.value).split('\n')[-2].strip()
+    assert command.startswith('python ')
+    subprocess.run([sys.executable] + shlex.split(command)[1:] + ['--only', 'cls', '--cls-train-per-class', '2',
+                                                                  '--cls-val-per-class', '1'],
+                   cwd=work, check=True, capture_output=True)
+    check_data_roots(cfg)  # the data is now where the config reads it
