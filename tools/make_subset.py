@@ -58,7 +58,15 @@ def imagenet_subset(args):
                          '("<path> <label>" per line), see README.md "Data preparation".')
     with open(ann) as f:
         lines = [line.rstrip('\n') for line in f if line.strip()]
-    labels = [int(line.rsplit(' ', 1)[1]) for line in lines] if args.stratify else None
+    labels = None
+    if args.stratify:
+        labels = []
+        for number, line in enumerate(lines, 1):
+            label = line.rsplit(' ', 1)[-1] if ' ' in line else ''
+            if not label.lstrip('-').isdigit():
+                raise SystemExit(f"make_subset: --stratify needs '<path> <label>' lines, but line {number} "
+                                 f"of '{ann}' is {line!r}; drop --stratify for an unlabelled list.")
+            labels.append(int(label))
     keep = select_subset(len(lines), args.fraction, args.num_samples, args.seed, labels)
     out = args.out or osp.join(args.data_root, 'meta', f'{args.split}_{_tag(args)}.txt')
     return out, [lines[i] for i in keep], len(lines)

@@ -155,3 +155,16 @@ def test_make_subset_matches_the_wrapper(demo_data, repo_root, tmp_path):
     with pytest.raises(SystemExit, match=r'\(0, 1\]'):
         tool.main(['--layout', 'imagenet', '--data-root', demo_data['in1k'], '--split', 'train',
                    '--fraction', '1.5'])
+
+
+def test_make_subset_stratify_on_an_unlabelled_list_names_the_line(repo_root, tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('make_subset', osp.join(repo_root, 'tools/make_subset.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    (tmp_path / 'meta').mkdir()
+    (tmp_path / 'meta' / 'test.txt').write_text('a/1.JPEG 0\nb/2.JPEG\n')
+    args = ['--layout', 'imagenet', '--data-root', str(tmp_path), '--split', 'test', '--fraction', '0.5']
+    with pytest.raises(SystemExit, match=r"needs '<path> <label>' lines, but line 2 .* 'b/2.JPEG'"):
+        tool.main(args + ['--stratify'])
+    assert tool.main(args)  # without --stratify the list needs no labels
