@@ -24,10 +24,13 @@ without DBP.
 
 Examples::
 
-    python tools/model_converters/dbp_mae_to_vit.py work_dirs/dbp_mae/iter_300.pth \\
-        work_dirs/dbp_mae/vit_mmseg.pth --target mmseg
-    python tools/model_converters/dbp_mae_to_vit.py work_dirs/dbp_mae/iter_300.pth \\
-        work_dirs/dbp_mae/folded_full.pth --full
+    # after python tools/train.py configs/dbp_mae/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k.py
+    python tools/model_converters/dbp_mae_to_vit.py \\
+        work_dirs/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k/iter_300.pth \\
+        work_dirs/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k/vit_mmseg.pth --target mmseg
+    python tools/model_converters/dbp_mae_to_vit.py \\
+        work_dirs/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k/iter_300.pth \\
+        work_dirs/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k/folded_full.pth --full
 """
 import argparse
 import os

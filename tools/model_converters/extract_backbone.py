@@ -10,8 +10,10 @@ Use the output as ``init_cfg=dict(type='Pretrained', checkpoint=OUT)`` of mmseg'
 
 Example::
 
-    python tools/model_converters/extract_backbone.py work_dirs/mae/iter_300.pth \\
-        work_dirs/mae/vit_mmseg.pth --target mmseg
+    # after python tools/train.py configs/demo/mae_vit-micro-p4_1xb32-300i_demo-in1k.py
+    python tools/model_converters/extract_backbone.py \\
+        work_dirs/mae_vit-micro-p4_1xb32-300i_demo-in1k/iter_300.pth \\
+        work_dirs/mae_vit-micro-p4_1xb32-300i_demo-in1k/vit_mmseg.pth --target mmseg
 """
 import argparse
 import os

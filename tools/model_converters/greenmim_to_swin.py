@@ -4,7 +4,8 @@ Examples::
 
     # mmdbp GreenMIM Swin-B (window 7) -> UPerNet Swin-B with window 12
     python tools/model_converters/greenmim_to_swin.py \\
-        work_dirs/greenmim_swin-base/epoch_800.pth checkpoints/greenmim_swin-b_w12.pth \\
+        work_dirs/greenmim_swin-base-w7_8xb256-amp-coslr-800e_in1k/epoch_800.pth \\
+        checkpoints/greenmim_swin-b_w12.pth \\
         --window-size 12
 
     # official LayneH/GreenMIM Swin-L (window 14) checkpoint, keep its windows

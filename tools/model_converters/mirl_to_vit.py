@@ -16,9 +16,11 @@ eps=1e-6)`` (``mmdbp.models.utils.ckpt_convert.MMSEG_VIT_KWARGS``; mmseg's defau
 
 Usage::
 
-    python tools/model_converters/mirl_to_vit.py work_dirs/mirl/epoch_300.pth \\
+    python tools/model_converters/mirl_to_vit.py \\
+        work_dirs/mirl_vit-small-54-p16_8xb64-accum8-amp-coslr-300e_in1k/epoch_300.pth \\
         mirl_vit-s54_mmpretrain.pth --target mmpretrain
-    python tools/model_converters/mirl_to_vit.py work_dirs/mirl/epoch_300.pth \\
+    python tools/model_converters/mirl_to_vit.py \\
+        work_dirs/mirl_vit-small-54-p16_8xb64-accum8-amp-coslr-300e_in1k/epoch_300.pth \\
         mirl_vit-s54_mmseg.pth --target mmseg
 
 The number of heads is not visible in the weights; it is read from the config stored in the
