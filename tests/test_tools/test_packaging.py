@@ -38,6 +38,21 @@ def test_make_test_fails_when_pytest_collects_nothing(repo_root, tmp_path):
     assert proc.returncode == 5 and 'collected no tests' in proc.stderr
 
 
+@pytest.mark.parametrize('venv', [None, '/opt/envs/mmdbp'])
+def test_make_demo_and_test_use_the_environment_setup_built(repo_root, venv):
+    """README: PYTHON picks the interpreter setup builds the venv from, MMDBP_VENV moves the venv.
+    The demo and the tests must run in that venv, not with $PYTHON (a bare interpreter)."""
+    env = dict(os.environ, PYTHON='/usr/bin/python3-bare')
+    env.pop('MMDBP_VENV', None)
+    if venv:
+        env['MMDBP_VENV'] = venv
+    want = f'{venv or ".venv"}/bin/python'
+    demo = subprocess.run(['make', '-n', 'demo'], cwd=repo_root, env=env, capture_output=True, text=True)
+    assert f'PYTHON="{want}" bash tools/run_demo.sh' in demo.stdout.splitlines(), demo.stdout
+    test = subprocess.run(['make', '-n', 'test'], cwd=repo_root, env=env, capture_output=True, text=True)
+    assert f'{want} -m pytest tests' in test.stdout, test.stdout
+
+
 def test_shell_scripts_parse(repo_root):
     for script in ['tools/setup.sh', 'tools/run_demo.sh', 'tools/dist_train.sh', 'tools/dist_test.sh',
                    'tools/slurm_train.sh', 'tools/slurm_test.sh', '.ci/run']:
