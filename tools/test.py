@@ -70,7 +70,7 @@ def enable_visualization(cfg: Config, args) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
+    if '://' not in args.checkpoint and not osp.isfile(args.checkpoint):  # URLs load via mmengine
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist.')
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:

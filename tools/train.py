@@ -78,7 +78,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
+        if '://' not in args.resume and not osp.isfile(args.resume):  # URLs load via mmengine
             raise SystemExit(f'--resume: checkpoint {args.resume!r} does not exist.')
         cfg.resume = True
         cfg.load_from = args.resume

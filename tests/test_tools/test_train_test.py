@@ -225,3 +225,32 @@ def test_train_length_of_the_other_loop_is_a_clear_error(repo_root, tmp_path, mo
             f'train_cfg.{wrong}=2']
     with pytest.raises(SystemExit, match=rf'train_cfg\.{wrong}.*train_cfg\.{right}=N'):
         train.main(argv)
+
+
+def test_checkpoint_urls_are_passed_to_mmengine(repo_root, tmp_path, monkeypatch):
+    """OpenMMLab model-zoo checkpoints are URLs (mmengine downloads them): the local-file check
+    of test.py and train.py --resume must not refuse them."""
+    import importlib.util
+    url = 'https://download.openmmlab.com/mmdbp/upernet_demo.pth'
+    built = {}
+
+    class FakeRunner:
+        def test(self):
+            return {}
+
+        def train(self):
+            pass
+
+    def build_runner(cfg):
+        built['cfg'] = cfg
+        return FakeRunner()
+
+    for tool in ('test', 'train'):
+        spec = importlib.util.spec_from_file_location(f'mmdbp_{tool}_url', osp.join(repo_root, f'tools/{tool}.py'))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        monkeypatch.setattr(module, 'check_data_roots', lambda *args, **kwargs: None)
+        monkeypatch.setattr(module, 'build_runner', build_runner)
+        args = [url] if tool == 'test' else ['--resume', url]
+        module.main([osp.join(repo_root, SEG_CFG)] + args + ['--work-dir', str(tmp_path)])
+        assert built.pop('cfg').load_from == url
