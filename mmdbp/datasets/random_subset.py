@@ -15,8 +15,12 @@ from mmengine.dataset import BaseDataset, force_full_init
 from mmdbp.registry import DATASETS
 
 
-def _validate(fraction: Optional[float], num_samples: Optional[int]) -> None:
+def _validate(fraction: Optional[float], num_samples: Optional[int], seed: int = 0) -> None:
     """Check the subset arguments that do not depend on the dataset."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        # numpy would draw a fresh random subset for seed=None: a different one on every rank
+        raise ValueError(f'The subset `seed` must be a non-negative integer (the same on every rank '
+                         f'and run), got {seed!r}.')
     if (fraction is None) == (num_samples is None):
         raise ValueError('Give exactly one of `fraction` and `num_samples` for a random subset, got '
                          f'fraction={fraction!r}, num_samples={num_samples!r}.')
@@ -27,9 +31,10 @@ def _validate(fraction: Optional[float], num_samples: Optional[int]) -> None:
         raise ValueError(f'`num_samples` must be a positive integer, got {num_samples!r}.')
 
 
-def _subset_size(num_items: int, fraction: Optional[float], num_samples: Optional[int]) -> int:
+def _subset_size(num_items: int, fraction: Optional[float], num_samples: Optional[int],
+                 seed: int = 0) -> int:
     """Validate the arguments against a dataset of ``num_items`` samples; return the subset size."""
-    _validate(fraction, num_samples)
+    _validate(fraction, num_samples, seed)
     if num_items < 1:
         raise ValueError('Cannot draw a subset of an empty dataset (0 samples).')
     if fraction is not None:
@@ -72,7 +77,7 @@ def select_subset(num_items: int,
     Returns:
         list[int]: the kept indices, sorted.
     """
-    size = _subset_size(num_items, fraction, num_samples)
+    size = _subset_size(num_items, fraction, num_samples, seed)
     rng = np.random.default_rng(seed)
     if labels is None:
         return sorted(rng.permutation(num_items)[:size].tolist())
@@ -119,7 +124,7 @@ class RandomSubsetDataset:
                  seed: int = 0,
                  stratify: bool = False,
                  lazy_init: bool = False) -> None:
-        _validate(fraction, num_samples)  # before loading anything
+        _validate(fraction, num_samples, seed)  # before loading anything
         if isinstance(dataset, dict):
             self.dataset = DATASETS.build(dataset)
         elif isinstance(dataset, BaseDataset) or hasattr(dataset, 'get_data_info'):

@@ -57,6 +57,9 @@ def test_stratified_keeps_each_class_share():
     (dict(num_samples=0), 'positive integer'),
     (dict(num_samples=2.5), 'positive integer'),
     (dict(num_samples=11), 'more than the 10 samples'),
+    (dict(fraction=0.5, seed=None), 'seed` must be a non-negative integer'),  # numpy: fresh entropy
+    (dict(fraction=0.5, seed=-1), 'seed` must be a non-negative integer'),
+    (dict(fraction=0.5, seed=1.5), 'seed` must be a non-negative integer'),
 ])
 def test_select_subset_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -111,6 +114,8 @@ def test_wrapper_errors(demo_data):
     with pytest.raises(ValueError, match='stratify=True needs'):
         _build(dict(type='RandomSubsetDataset', fraction=0.5, stratify=True,
                     dataset=dict(ADE_TRAIN, data_root=demo_data['ade20k'])), 'mmseg')
+    with pytest.raises(ValueError, match='seed` must be a non-negative integer'):
+        RandomSubsetDataset(dict(IMAGENET_SPLIT, data_root='/nonexistent'), fraction=0.5, seed=None)
     with pytest.raises(TypeError, match='must be a dataset or a config dict'):
         RandomSubsetDataset([1, 2, 3], fraction=0.5)
 
