@@ -10,6 +10,8 @@ _base_ = [
 
 train_dataloader = dict(batch_size=256)
 optim_wrapper = dict(
+    type='AmpOptimWrapper',  # fp16 AMP (the schedule base is fp32 so that it runs on CPU)
+    loss_scale='dynamic',
     optimizer=dict(lr=1.5e-4 * 2048 / 256),
     paramwise_cfg=dict(
         custom_keys={

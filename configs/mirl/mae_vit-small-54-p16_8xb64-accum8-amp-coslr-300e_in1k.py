@@ -8,7 +8,7 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-optim_wrapper = dict(accumulative_counts=8)
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic', accumulative_counts=8)
 randomness = dict(seed=0, diff_rank_seed=True)
 resume = True
 auto_scale_lr = dict(base_batch_size=512)

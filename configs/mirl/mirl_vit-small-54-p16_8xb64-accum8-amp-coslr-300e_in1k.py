@@ -8,8 +8,9 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-# 8 x 64 per step, 8 accumulated steps -> 4096 images per update.
-optim_wrapper = dict(accumulative_counts=8)
+# 8 x 64 per step, 8 accumulated steps -> 4096 images per update; fp16 AMP (the schedule base is
+# fp32 so that it runs on CPU).
+optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic', accumulative_counts=8)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=100),  # logs loss and pair{0,1,2}_mse

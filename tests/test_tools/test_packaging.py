@@ -130,6 +130,21 @@ def test_every_config_loads(repo_root):
     assert not broken, '\n'.join(broken)
 
 
+def test_amp_in_a_config_name_means_amp_optim_wrapper(repo_root):
+    """docs/design.md: the MAE schedule base is fp32 (CPU); configs with `amp` in their name
+    switch on `AmpOptimWrapper` (as mmpretrain's), directly or as the wrapper DBP wraps."""
+    from mmengine.config import Config
+    fp32 = []
+    for path in sorted(glob.glob(osp.join(repo_root, 'configs', '**', '*.py'), recursive=True)):
+        if '_base_' in path.split(os.sep) or '-amp-' not in osp.basename(path):
+            continue
+        wrapper = Config.fromfile(path).optim_wrapper
+        if wrapper.get('type') == 'DBPOptimWrapper':
+            wrapper = wrapper.optim_wrapper
+        if wrapper.get('type') != 'AmpOptimWrapper':
+            fp32.append(f'{osp.relpath(path, repo_root)}: {wrapper.get("type")}')
+    assert not fp32, '\n'.join(fp32)
+
 def test_runtime_bases_import_mmdbp(repo_root):
     from mmengine.config import Config
     for name, scope in (('default_runtime.py', 'mmpretrain'), ('default_runtime_seg.py', 'mmseg')):
