@@ -22,14 +22,20 @@ def get_version() -> str:
     return scope['__version__']
 
 
-def add_mim_extension() -> None:
-    """Expose configs/ and tools/ under mmdbp/.mim for openmim."""
+def add_mim_extension() -> dict:
+    """Expose configs/ and tools/ under mmdbp/.mim for openmim.
+
+    Returns:
+        dict: ``{path: link target}`` of the symlinks (an editable install's) that copy mode
+        replaced; :func:`restore_links` puts them back after the build.
+    """
+    replaced = {}
     if 'develop' in sys.argv or 'editable_wheel' in sys.argv:
         mode = 'symlink'
     elif any(cmd in sys.argv for cmd in ('sdist', 'bdist_wheel', 'install', 'build')):
         mode = 'copy'
     else:
-        return
+        return replaced
     mim_dir = osp.join(HERE, 'mmdbp', '.mim')
     os.makedirs(mim_dir, exist_ok=True)
     for name in ('configs', 'tools', 'model-index.yml'):
@@ -37,6 +43,8 @@ def add_mim_extension() -> None:
         dst = osp.join(mim_dir, name)
         if not osp.exists(src):
             continue
+        if mode == 'copy' and osp.islink(dst):
+            replaced[dst] = os.readlink(dst)
         if osp.islink(dst) or osp.isfile(dst):
             os.remove(dst)
         elif osp.isdir(dst):
@@ -48,26 +56,42 @@ def add_mim_extension() -> None:
             except OSError:
                 warnings.warn(f'cannot symlink {src}; copying it instead')
         if osp.isdir(src):
-            shutil.copytree(src, dst)
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
         else:
             shutil.copyfile(src, dst)
+    return replaced
+
+
+def restore_links(replaced: dict) -> None:
+    """Put back the symlinks of an editable install that a wheel/sdist build replaced by copies
+    (else ``mim train mmdbp`` in that install would read frozen copies of configs/ and tools/)."""
+    for dst, target in replaced.items():
+        if osp.isdir(dst) and not osp.islink(dst):
+            shutil.rmtree(dst)
+        elif osp.lexists(dst):
+            os.remove(dst)
+        os.symlink(target, dst)
 
 
 if __name__ == '__main__':
-    add_mim_extension()
-    setup(
-        name='mmdbp',
-        version=get_version(),
-        description='Cheaper ViT pre-training and token-pruned inference for OpenMMLab: '
-        'DBP-MAE, GreenMIM, MIRL, masked fine-tuning + token pruning',
-        long_description=open(osp.join(HERE, 'README.md')).read() if osp.exists(osp.join(HERE, 'README.md')) else '',
-        long_description_content_type='text/markdown',
-        packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
-        include_package_data=True,
-        package_data={'mmdbp': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
-        python_requires='>=3.8',
-        install_requires=['mmengine>=0.10.0', 'mmpretrain>=1.2.0', 'mmsegmentation>=1.2.0',
-                          'codecarbon', 'matplotlib'],
-        license='Apache License 2.0',
-        zip_safe=False,
-    )
+    replaced_links = add_mim_extension()
+    try:
+        setup(
+            name='mmdbp',
+            version=get_version(),
+            description='Cheaper ViT pre-training and token-pruned inference for OpenMMLab: '
+            'DBP-MAE, GreenMIM, MIRL, masked fine-tuning + token pruning',
+            long_description=(open(osp.join(HERE, 'README.md')).read()
+                              if osp.exists(osp.join(HERE, 'README.md')) else ''),
+            long_description_content_type='text/markdown',
+            packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs')),
+            include_package_data=True,
+            package_data={'mmdbp': ['.mim/configs/**/*', '.mim/tools/**/*', '.mim/model-index.yml']},
+            python_requires='>=3.8',
+            install_requires=['mmengine>=0.10.0', 'mmpretrain>=1.2.0', 'mmsegmentation>=1.2.0',
+                              'codecarbon', 'matplotlib'],
+            license='Apache License 2.0',
+            zip_safe=False,
+        )
+    finally:
+        restore_links(replaced_links)

@@ -5,6 +5,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
@@ -208,3 +209,27 @@ def test_plot_train_loss(repo_root, tmp_path):
     assert run['iter'] == [10, 20] and run['value'] == [2.0, 1.0] and run['time'] == [5.0, 7.5]
     tool.main([f'A={tmp_path / "run"}', '--out', str(tmp_path / 'loss.png')])
     assert (tmp_path / 'loss.png').stat().st_size > 1000
+
+
+def test_building_a_wheel_keeps_the_editable_installs_links(repo_root, tmp_path):
+    """A wheel build copies configs/ and tools/ into mmdbp/.mim; in a checkout with an editable
+    install (.mim holds symlinks) the links must come back, or `mim train mmdbp` would read
+    frozen copies from then on."""
+    clone = tmp_path / 'clone'
+    subprocess.run(['git', 'clone', '-q', repo_root, str(clone)], check=True)
+    shutil.copy(osp.join(repo_root, 'setup.py'), clone / 'setup.py')  # the working tree's
+    mim = clone / 'mmdbp' / '.mim'
+    mim.mkdir()
+    for name in ('configs', 'tools', 'model-index.yml'):
+        os.symlink(osp.join('..', '..', name), mim / name)
+    proc = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q',
+                           '-w', str(tmp_path / 'wheels'), str(clone)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for name in ('configs', 'tools', 'model-index.yml'):
+        assert os.readlink(mim / name) == osp.join('..', '..', name)
+    import zipfile
+    wheel, = glob.glob(str(tmp_path / 'wheels' / 'mmdbp-*.whl'))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert 'mmdbp/.mim/tools/train.py' in names and 'mmdbp/.mim/model-index.yml' in names
+    assert any(n.startswith('mmdbp/.mim/configs/dbp_mae/') for n in names)
+    assert not any('__pycache__' in n for n in names)
