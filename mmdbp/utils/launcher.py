@@ -50,6 +50,11 @@ def prepare_launcher(cfg, launcher: str) -> None:
         _set_env_from_slurm()
     elif launcher == 'mpi':
         _set_env_from_mpi()
+    missing = [key for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT') if key not in os.environ]
+    if missing and not dist.is_initialized():
+        raise RuntimeError(f'--launcher {launcher}: {", ".join(missing)} not set; start the job with '
+                           'tools/dist_train.sh / dist_test.sh (torchrun), srun (slurm) or mpirun '
+                           '(mpi), or use --launcher none for one process.')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo', init_method='env://',
                                 rank=int(os.environ['RANK']), world_size=int(os.environ['WORLD_SIZE']))

@@ -39,3 +39,16 @@ def test_unknown_launcher_is_rejected():
     add_launcher_args(parser)
     with pytest.raises(SystemExit):
         parser.parse_args(['--launcher', 'ssh'])
+
+
+def test_pytorch_launcher_without_torchrun_says_how_to_start(monkeypatch):
+    """On CPU mmdbp starts the gloo group itself: a missing torchrun environment must be named,
+    not surface as KeyError: 'RANK'."""
+    import torch
+    from mmdbp.utils import prepare_launcher
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    for key in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(key, raising=False)
+    with pytest.raises(RuntimeError, match=r'--launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT '
+                       r'not set; start the job with tools/dist_train\.sh'):
+        prepare_launcher(Config({}), 'pytorch')
