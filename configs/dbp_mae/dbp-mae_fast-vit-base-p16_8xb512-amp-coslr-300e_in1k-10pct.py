@@ -2,7 +2,8 @@
 # decorrelated backpropagation on the encoder's transformer linears (qkv, proj, fc1, fc2 of the 12
 # blocks; never the decoder or the head). Only the optim wrapper changes: the AMP wrapper of the
 # base config (and its loss_scale) is wrapped, the optimizer and schedule are the baseline's.
-# After training: tools/model_converters/dbp_mae_to_vit.py folds R into the weights (W <- W R).
+# Its checkpoints hold the folded weights W R (R and the unfolded W only in the optimizer state);
+# tools/model_converters/dbp_mae_to_vit.py converts the encoder for mmseg / mmpretrain.
 _base_ = './mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k-10pct.py'
 
 optim_wrapper = dict(
