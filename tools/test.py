@@ -76,6 +76,13 @@ def main(argv=None):
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
 
+    missing = [key for key in ('test_dataloader', 'test_evaluator', 'test_cfg') if cfg.get(key, None) is None]
+    if missing:
+        raise SystemExit(f'{args.config} has no {", ".join(missing)}: it cannot be tested (a '
+                         'pre-training config validates during training, e.g. val/val_loss in its '
+                         'logs). Test the fine-tuning config that uses its checkpoint, or add '
+                         'test_dataloader, test_evaluator and test_cfg.')
+
     set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False

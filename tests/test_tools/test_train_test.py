@@ -254,3 +254,15 @@ def test_checkpoint_urls_are_passed_to_mmengine(repo_root, tmp_path, monkeypatch
         args = [url] if tool == 'test' else ['--resume', url]
         module.main([osp.join(repo_root, SEG_CFG)] + args + ['--work-dir', str(tmp_path)])
         assert built.pop('cfg').load_from == url
+
+
+def test_test_py_on_a_config_without_a_test_set_says_so(repo_root, tmp_path):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('mmdbp_test_noset', osp.join(repo_root, 'tools/test.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    ckpt = tmp_path / 'x.pth'
+    ckpt.write_bytes(b'')
+    with pytest.raises(SystemExit, match=r'has no test_dataloader, test_evaluator, test_cfg: it cannot be tested'):
+        module.main([osp.join(repo_root, 'configs/dbp_mae/mae-baseline_vit-micro-p4_1xb32-300i_demo-in1k.py'),
+                     str(ckpt)])
