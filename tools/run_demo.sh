@@ -14,6 +14,12 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 OUT="${DEMO_WORK_DIR:-work_dirs/demo}"
+case "$OUT" in
+  *[[:space:]]*)  # the checkpoint path goes through --cfg-options, whose parser deletes spaces
+    echo "[demo] DEMO_WORK_DIR='$OUT' contains a space; mmengine's --cfg-options would drop it from" \
+         "the checkpoint path. Choose a folder without spaces." >&2
+    exit 2;;
+esac
 START=$(date +%s)
 
 # --- hook point: the pre-training runs of the demo ----------------------------------------------

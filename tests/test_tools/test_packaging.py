@@ -233,3 +233,13 @@ def test_building_a_wheel_keeps_the_editable_installs_links(repo_root, tmp_path)
     assert 'mmdbp/.mim/tools/train.py' in names and 'mmdbp/.mim/model-index.yml' in names
     assert any(n.startswith('mmdbp/.mim/configs/dbp_mae/') for n in names)
     assert not any('__pycache__' in n for n in names)
+
+
+def test_demo_refuses_a_work_dir_with_spaces_before_running_anything(repo_root, tmp_path):
+    """mmengine's --cfg-options parser deletes spaces from values, so the fine-tuning step would
+    look for the converted checkpoint in another folder; the demo must stop at once instead."""
+    env = dict(os.environ, DEMO_WORK_DIR=str(tmp_path / 'my demo'), PYTHON='/bin/false')
+    proc = subprocess.run(['bash', 'tools/run_demo.sh'], cwd=repo_root, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and 'contains a space' in proc.stderr
+    assert '[demo] ==' not in proc.stdout  # no step started
