@@ -16,13 +16,18 @@ each loss term under its name::
 The logged validation losses are this validation's values (mmengine's log processor would
 otherwise average every ``*loss*`` key over the previous validations).
 
+Distributed validation scores every sample once: mmengine's ``DefaultSampler`` pads the last
+ranks with repeated samples so all ranks get the same number, and since the loss is reported per
+batch the evaluator cannot drop them afterwards; the loop leaves them out of the last batch.
+
 The random masks drawn during validation come from a generator forked from the global RNG and
 re-seeded with ``seed`` (+ rank) at every validation, so every validation of every run (baseline
 or DBP) scores the same masks, and validating does not change the training run's random stream.
 """
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
+from mmengine.dataset import DefaultSampler
 from mmengine.dist import get_rank
 from mmengine.model import is_model_wrapper
 from mmengine.runner import ValLoop
@@ -57,14 +62,43 @@ class ValLossLoop(ValLoop):
         scalars = self.runner.message_hub.log_scalars
         for key in [k for k in scalars if k.startswith('val/') and 'loss' in k]:
             scalars.pop(key)
+        self._unscored = self.real_samples_on_rank()
         devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed + get_rank())
             return super().run()
 
+    def real_samples_on_rank(self) -> Optional[int]:
+        """Samples of this rank that are not ``DefaultSampler``'s padding (its repeats sit at
+        global positions >= len(dataset), i.e. last on their rank); None for other samplers."""
+        sampler = getattr(self.dataloader, 'sampler', None)
+        if not (isinstance(sampler, DefaultSampler) and sampler.round_up):
+            return None
+        return len(range(sampler.rank, len(sampler.dataset), sampler.world_size))
+
+    @staticmethod
+    def _first(data_batch: Union[dict, Sequence], n: int) -> Union[dict, Sequence]:
+        """The first ``n`` samples of a collated batch (lists, tuples or tensors per key)."""
+        if isinstance(data_batch, dict):
+            return {k: ValLossLoop._first(v, n) for k, v in data_batch.items()}
+        if isinstance(data_batch, (list, tuple, torch.Tensor)):
+            return data_batch[:n]
+        return data_batch
+
     @torch.no_grad()
     def run_iter(self, idx: int, data_batch: Union[dict, Sequence]) -> None:
         self.runner.call_hook('before_val_iter', batch_idx=idx, data_batch=data_batch)
+        unscored = getattr(self, '_unscored', None)
+        if unscored is not None and isinstance(data_batch, dict) and 'inputs' in data_batch:
+            batch_size = len(data_batch['inputs'])
+            if batch_size > unscored:  # the sampler's padding: already scored on another rank
+                if unscored == 0:
+                    self.runner.call_hook('after_val_iter', batch_idx=idx,
+                                          data_batch=data_batch, outputs=[])
+                    return
+                data_batch = self._first(data_batch, unscored)
+                batch_size = unscored
+            self._unscored = unscored - batch_size
         model = self.runner.model
         module = model.module if is_model_wrapper(model) else model
         with autocast(enabled=self.fp16):

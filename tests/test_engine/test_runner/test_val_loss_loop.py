@@ -39,3 +39,35 @@ def test_logged_val_loss_is_this_validations_value(mae_run_cfg, tmp_path):
     second = runner.val()['val_loss']
     buf = runner.message_hub.get_scalar('val/val_loss')
     assert list(buf.data[0]) == [second] != [first]  # no average with earlier validations
+
+
+def test_distributed_padding_is_not_scored(mae_run_cfg, tmp_path):
+    """Emulate the ranks of a 3-process validation one after another: mmengine's DefaultSampler
+    pads the last ranks with repeats of the first samples; every sample must be scored exactly
+    once, and the padded rank's last batch must score only its real samples."""
+    import math
+    runner = Runner.from_cfg(mae_run_cfg(work_dir=str(tmp_path / 'd')))
+    loop, sampler = runner.val_loop, runner.val_dataloader.sampler
+    num = len(sampler.dataset)
+    world = 3
+    assert num % world, 'the demo val set must not divide evenly for this test'
+    scored = []  # (rank, batch size) the evaluator received
+    process = loop.evaluator.process
+
+    def record(data_samples, data_batch=None):
+        scored.extend(s['batch_size'] for s in data_samples)
+        return process(data_samples, data_batch)
+
+    loop.evaluator.process = record
+    sampler.world_size = world
+    sampler.num_samples = math.ceil(num / world)
+    sampler.total_size = sampler.num_samples * world
+    per_rank = []
+    for rank in range(world):
+        sampler.rank = rank
+        scored.clear()
+        loop.run()
+        per_rank.append(sum(scored))
+    # by hand: rank r owns dataset indices r, r + world, ... < num
+    assert per_rank == [len(range(r, num, world)) for r in range(world)]
+    assert sum(per_rank) == num
