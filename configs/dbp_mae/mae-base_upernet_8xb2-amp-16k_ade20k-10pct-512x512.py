@@ -2,6 +2,7 @@
 # on a fixed random 10% of ADE20K's training set (seed 0), evaluated on the full val set (mIoU).
 # mmseg's MAE + UPerNet recipe (configs/mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py):
 # AdamW lr 1e-4, wd 0.05, layer-wise lr decay 0.65, 1500 warm-up iterations, poly decay, AMP,
+# sliding-window evaluation (512x512 crops, stride 341),
 # with mmseg's VisionTransformer + MultiLevelNeck + UPerHead and 16k iterations (10% of 160k for
 # 10% of the data); the model and schedule are ../_base_/models/upernet_vit-base-p16.py and
 # ../_base_/schedules/schedule_160k_adamw_layer-decay.py. The backbone is the pre-trained encoder
@@ -19,7 +20,8 @@ _base_ = [
 model = dict(
     data_preprocessor={{_base_.data_preprocessor}},
     backbone=dict(init_cfg=dict(
-        checkpoint='work_dirs/mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k-10pct/vit_mmseg.pth')))
+        checkpoint='work_dirs/mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k-10pct/vit_mmseg.pth')),
+    test_cfg=dict(mode='slide', crop_size=(512, 512), stride=(341, 341)))
 
 train_dataloader = dict(
     batch_size=2,

@@ -1,7 +1,8 @@
 # EViT (Liang et al., ICLR 2022) fine-tuned from DeiT-S on ImageNet-1K, the released
 # finetune.sh: inside blocks 3, 6, 9 keep ceil(keep_rate * (N - 1)) tokens by cls attention and
-# fuse the rest into one token; lr 2e-5 per 2048 images, 30 epochs, keep rate at its target from
-# the start. The _maskft_ config starts from the masked-fine-tuned DeiT-S.
+# fuse the rest into one token; lr 2e-5 x 2048 / 512 (main.py's scaling of --lr), cosine to 2e-6,
+# 30 epochs, keep rate at its target from the start. The _maskft_ config starts from the
+# masked-fine-tuned DeiT-S.
 _base_ = [
     '../_base_/models/deit-small-p16_fast-vit.py',
     '../_base_/datasets/imagenet_bs64_cls.py',
