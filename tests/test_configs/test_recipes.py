@@ -52,7 +52,7 @@ def test_name_fields_match_the_content(path):
                                    inner_wrapper(cfg).get('accumulative_counts', 1))
     assert counts == (int(accum[1]) if accum else 1)
     auto_scale = cfg.get('auto_scale_lr')
-    if auto_scale and 'demo' not in name:
+    if auto_scale:
         # mmengine's --auto-scale-lr scales by (GPUs x per-GPU batch) / base_batch_size
         assert auto_scale.base_batch_size == gpus * per_gpu
 

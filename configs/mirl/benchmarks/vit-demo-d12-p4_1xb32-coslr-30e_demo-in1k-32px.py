@@ -53,6 +53,7 @@ val_dataloader = dict(batch_size=50, num_workers=2, persistent_workers=False,
 test_dataloader = val_dataloader
 
 optim_wrapper = dict(optimizer=dict(lr=2e-3), paramwise_cfg=dict(layer_decay_rate=0.75))
+auto_scale_lr = dict(base_batch_size=32)  # the lr above is for batch 32
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=3,
          convert_to_iter_based=True),
