@@ -1,6 +1,6 @@
 # Masked fine-tuning of DeiT-B on ImageNet-1K: maskft_deit-small-p16_8xb128-mask0.25-0.75-coslr-30e_in1k.py
-# with DeiT-B (768 wide, drop path 0.2 as ../_base_/models/deit-base-p16_fast-vit.py), starting
-# from mmpretrain's DeiT-B.
+# with DeiT-B (768 wide; drop path 0.2 as DynamicViT's DeiT-B fine-tuning, which this one
+# initialises), starting from mmpretrain's DeiT-B.
 _base_ = './maskft_deit-small-p16_8xb128-mask0.25-0.75-coslr-30e_in1k.py'
 
 model = dict(
