@@ -50,9 +50,57 @@ def test_keep_ratio_one_reproduces_the_dense_vit(out_type, out_indices, perturbe
     outs, refs = model(x), ref(x)
     assert len(outs) == len(refs)
     for o, r in zip(outs, refs):
-        if out_type == 'raw':  # top-k at ratio 1 re-orders the patch tokens: compare as sets
-            o, r = o.sort(dim=1).values, r.sort(dim=1).values
+        if out_type == 'raw':
+            # top-k at ratio 1 re-orders the patch tokens: match whole rows (each output token
+            # must be one reference token, each used once), not every channel sorted on its own
+            dist = torch.cdist(o, r)  # B, 17, 17
+            match = dist.argmin(-1)
+            for b in range(o.shape[0]):
+                assert match[b, 0] == 0  # the cls token stays first
+                assert sorted(match[b].tolist()) == list(range(o.shape[1]))
+            r = torch.stack([r[b, match[b]] for b in range(o.shape[0])])
         torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
+
+
+def naive_pruned_forward(model, ref, x, locs, ratios):
+    """DynamicViT inference by hand, one image at a time, on mmpretrain's own ViT layers: before
+    block ``locs[s]`` score the live patch tokens with ``model.predictors[s]`` (keep = column 0
+    of its log-probabilities), keep the ``int(L * ratios[s])`` best by a Python sort, drop the
+    rest; returns the final normalised tokens (cls first, kept patches in descending score)."""
+    outs = []
+    L = (x.shape[-1] // 8) * (x.shape[-2] // 8)
+    for img in x:
+        tokens, _ = ref.patch_embed(img[None])
+        t = torch.cat([ref.cls_token, tokens], 1) + ref.pos_embed  # 1, 1 + L, C
+        for i, layer in enumerate(ref.layers):
+            if i in locs:
+                s = locs.index(i)
+                patches = t[:, 1:]
+                score = model.predictors[s](patches, torch.ones(1, patches.shape[1], 1))[0, :, 0]
+                order = sorted(range(patches.shape[1]), key=lambda j: -score[j].item())
+                kept = order[:int(L * ratios[s] + 1e-9)]
+                t = torch.cat([t[:, :1], patches[:, kept]], 1)
+            t = layer(t)
+        outs.append(ref.ln1(t)[0])
+    return torch.stack(outs)
+
+
+def test_inference_keeps_the_top_scored_tokens(perturbed, mmpretrain_vit):
+    """Which tokens survive, not only how many: the top-k by the prediction module's keep score
+    at every stage, against a by-hand loop on mmpretrain's ViT layers."""
+    locs, ratios = (1, 3, 4), (0.5, 0.25, 0.125)
+    model = perturbed(DynamicViT(keep_ratio=0.5, pruning_locs=locs, out_type='raw',
+                                 **SMALL)).eval()
+    with torch.no_grad():  # sharper scores than the near-uniform init, so no near-ties
+        for pred in model.predictors:
+            pred.out_conv[-2].weight.mul_(50.)
+    ref = mmpretrain_vit(model, arch=dict(ARCH), img_size=32, patch_size=8, out_type='raw')
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)[0]
+        expected = naive_pruned_forward(model, ref, x, locs, ratios)
+    assert out.shape == expected.shape == (3, 1 + 2, 32)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-4)
 
 
 def test_gradients_reach_every_prediction_module(perturbed):
