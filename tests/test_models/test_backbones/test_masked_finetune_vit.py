@@ -75,8 +75,34 @@ def test_ratio_range_sampled_per_batch():
 
 
 def test_avg_of_kept_tokens():
-    model = MaskedFinetuneViT(mask_ratio=0.5, out_type='avg_featmap', **SMALL).train()
-    assert model(torch.randn(2, 3, 32, 32))[0].shape == (2, 32)
+    """avg_featmap in training = norm_avg of the plain mean of the kept patch tokens' final
+    features (the cls token and the dropped patches left out), by hand with the same draw."""
+    torch.manual_seed(0)
+    model = MaskedFinetuneViT(mask_ratio=0.5, out_type='avg_featmap', **SMALL)
+    model.init_weights()
+    with torch.no_grad():  # a non-trivial final norm and pooled norm
+        for name, p in model.named_parameters():
+            if 'norm' in name:
+                p.add_(torch.randn_like(p) * 0.3)
+    x = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(1)
+    out = model.train()(x)[0]
+    torch.manual_seed(1)
+    ids = torch.rand(2, 16).argsort(dim=1)[:, :8]  # the draw random_masking makes
+    with torch.no_grad():
+        tokens, _ = model.embed(x)
+        expected = []
+        for b in range(2):
+            seq = torch.cat([tokens[b, :1], tokens[b, 1:][ids[b]]])[None]  # cls + 8 kept
+            for blk in model.blocks:
+                seq = blk(seq)
+            feats = model.norm(seq)[0]
+            mean = sum(feats[1 + j] for j in range(8)) / 8  # patch tokens only
+            mu, var = mean.mean(), mean.var(unbiased=False)
+            ln = model.norm_avg
+            expected.append((mean - mu) / torch.sqrt(var + ln.eps) * ln.weight + ln.bias)
+    assert out.shape == (2, 32)
+    torch.testing.assert_close(out, torch.stack(expected), rtol=1e-5, atol=1e-5)
 
 
 def test_bad_configs():
