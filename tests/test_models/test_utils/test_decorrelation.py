@@ -145,6 +145,35 @@ def test_layer_update_from_recorded_samples_matches_equation(rows):
     torch.testing.assert_close(dec.layers['backbone'].R, explicit_update(R, z, lr, kappa))
 
 
+def test_statistics_use_a_random_sample_frac_of_the_rows():
+    """Only round(sample_frac * rows) rows of z = R x enter the statistics, drawn at random
+    (not the first rows), and the update is the paper's rule on exactly those rows."""
+    torch.manual_seed(0)
+    d, lr, kappa = 6, 0.1, 0.3
+    lin = nn.Linear(d, 4).double()
+    holder = nn.Module()
+    holder.backbone = lin
+    dec = Decorrelator(holder, decor_lr=lr, kappa=kappa, sample_frac=0.25,
+                       include=['^backbone$'], dtype=torch.float64)
+    R = random_near_identity(d)
+    dec.layers['backbone'].R = R.clone()
+    x = torch.randn(4, 16, d, dtype=torch.float64)  # 64 token rows
+    lin(x).sum().backward()
+    samples = dec.layers['backbone'].samples
+    z_all = x.reshape(-1, d) @ R.T
+    z = torch.cat(samples)
+    assert z.shape == (16, d)  # 25% of 64, not all of them
+    # every sampled row is the z of one input row
+    dist = (z[:, None] - z_all[None]).abs().amax(-1)  # 16 x 64
+    picked = dist.argmin(1)
+    assert (dist.min(1).values < 1e-12).all()
+    assert picked.tolist() != list(range(16))  # a random draw, not the leading rows
+    assert len(set(picked.tolist())) > 8  # spread over the batch
+    dec.update()
+    torch.testing.assert_close(dec.layers['backbone'].R,
+                               explicit_update(R, z_all[picked], lr, kappa))
+
+
 def _train_decorrelation(kappa, steps, lr, seed=0):
     """Feed strongly correlated inputs (x = A g, g ~ N(0, I)) through a decorrelated layer."""
     g = torch.Generator().manual_seed(seed)
