@@ -79,19 +79,52 @@ def test_stop_gradient_reaches_the_shallowest_pixel_head_only_without_detach(det
     assert model.backbone.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
 
 
-def test_reconstruct_sums_main_and_residual():
+def hand_denormalised_image(pred, img, p=4):
+    """(L, p*p*3) normalised-patch prediction -> (3, H, W) image, written with loops: patch
+    (i, j) value (u, v, c) goes to pixel (c, i*p + u, j*p + v), times the std (unbiased,
+    +1e-6) plus the mean of that patch of ``img``."""
+    C, H, W = img.shape
+    out = torch.zeros_like(img)
+    for i in range(H // p):
+        for j in range(W // p):
+            block = img[:, i * p:(i + 1) * p, j * p:(j + 1) * p]
+            mean, std = block.mean(), (block.var() + 1e-6).sqrt()
+            k = 0
+            for u in range(p):
+                for v in range(p):
+                    for c in range(C):
+                        out[c, i * p + u, j * p + v] = pred[i * (W // p) + j, k] * std + mean
+                        k += 1
+    return out
+
+
+def test_reconstruct_pairs_main_and_residual_outside_in():
+    """Pair k shows the shallowest-but-k decoder as main component and the deepest-but-k one as
+    residual, both mapped back with each patch's own mean and std, and their sum; the pasted
+    sum keeps the visible pixels of the input."""
     model = build().eval()
     x = torch.randn(2, 3, 16, 16)
-    out = model.reconstruct(x)
-    for k in range(2):
-        assert out[f'pair{k}_sum'].shape == x.shape
-    # sum - main = residual - mean in de-normalised space: check with the head's own stats.
-    patches = model.head.patchify(x)
-    mean = model.head.unpatchify(patches.mean(-1, keepdim=True).expand_as(patches))
-    torch.testing.assert_close(out['pair0_sum'] - out['pair0_main'],
-                               out['pair0_residual'] - mean, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        torch.manual_seed(7)
+        preds, mask = model.predict_segments(x)  # the same masking draw as reconstruct's
+        torch.manual_seed(7)
+        out = model.reconstruct(x)
+    assert len(preds) == 4
+    for k, (shallow, deep) in enumerate([(0, 3), (1, 2)]):
+        for b in range(2):
+            main = hand_denormalised_image(preds[shallow][b], x[b])
+            residual = hand_denormalised_image(preds[deep][b], x[b])
+            total = hand_denormalised_image(preds[shallow][b] + preds[deep][b], x[b])
+            torch.testing.assert_close(out[f'pair{k}_main'][b], main, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(out[f'pair{k}_residual'][b], residual, atol=1e-5,
+                                       rtol=1e-5)
+            torch.testing.assert_close(out[f'pair{k}_sum'][b], total, atol=1e-5, rtol=1e-5)
+    # the mask image: 1 on every pixel of a removed patch
+    pixel_mask = mask.view(2, 1, 4, 4).repeat_interleave(4, 2).repeat_interleave(4, 3)
+    assert torch.equal(out['mask'], pixel_mask)
     visible = out['mask'] == 0
     torch.testing.assert_close(out['pair0_sum_pasted'] * visible, x * visible)
+    torch.testing.assert_close(out['pair0_sum_pasted'] * ~visible, out['pair0_sum'] * ~visible)
 
 
 def test_extract_feat_is_the_unmasked_encoder():
