@@ -8,6 +8,21 @@ from mmdbp.models.utils.group_window_attention import (GroupWindowAttention,
 from mmdbp.models.utils.window_grouping import group_windows
 
 
+def swin_window_key(coords, hw, window, shift):
+    """(Swin window, shift-mask region) key and in-window position of (N, 2) coordinates: roll
+    by -shift, partition, split the rolled windows by the regions of Swin's shift mask."""
+    H, W = hw
+    rr = (coords[:, 0] - shift) % H
+    cc = (coords[:, 1] - shift) % W
+    if shift:
+        band_r = torch.where(rr < H - window, 0, torch.where(rr < H - shift, 1, 2))
+        band_c = torch.where(cc < W - window, 0, torch.where(cc < W - shift, 1, 2))
+    else:
+        band_r = band_c = torch.zeros_like(rr)
+    key = ((rr // window) * (W // window) + cc // window) * 9 + band_r * 3 + band_c
+    return key, (rr % window) * window + cc % window
+
+
 def naive_window_attention(attn, x, coords, hw, window, shift):
     """Attention of every (image, Swin window) on its visible tokens alone, looped in Python.
 
@@ -18,7 +33,6 @@ def naive_window_attention(attn, x, coords, hw, window, shift):
     x: (B, N, C); coords: (Bm, N, 2) with Bm in {1, B}.
     """
     B, N, C = x.shape
-    H, W = hw
     h = attn.num_heads
     dense_index = WindowMSA(C, (window, window), h).relative_position_index
     wq, wk, wv = attn.qkv.weight.double().chunk(3)
@@ -26,15 +40,7 @@ def naive_window_attention(attn, x, coords, hw, window, shift):
     out = torch.zeros_like(x)
     for b in range(B):
         cb = coords[b if coords.shape[0] > 1 else 0]
-        rr = (cb[:, 0] - shift) % H
-        cc = (cb[:, 1] - shift) % W
-        if shift:
-            band_r = torch.where(rr < H - window, 0, torch.where(rr < H - shift, 1, 2))
-            band_c = torch.where(cc < W - window, 0, torch.where(cc < W - shift, 1, 2))
-        else:
-            band_r = band_c = torch.zeros_like(rr)
-        key = ((rr // window) * (W // window) + cc // window) * 9 + band_r * 3 + band_c
-        local = (rr % window) * window + cc % window
+        key, local = swin_window_key(cb, hw, window, shift)
         for k in key.unique():
             idx = (key == k).nonzero().squeeze(1)
             t = x[b, idx]  # n, C
@@ -49,13 +55,16 @@ def naive_window_attention(attn, x, coords, hw, window, shift):
     return out @ attn.proj.weight.double().T + attn.proj.bias.double()
 
 
-def masked_coords(H, W, n_keep, gen, force_single=True):
-    """n_keep visible cells; with force_single, (0, 0) is visible and isolated in its 2x2
-    corner (windows of size 2 / shifted windows with exactly one visible token)."""
+def masked_coords(H, W, n_keep, gen, force_single=True, window=2):
+    """n_keep visible cells, at random; with force_single, (0, 0) is the only visible cell of
+    the top-left window x window block and the bottom-right block is empty, so plain and
+    shifted windows (shift < window) both have a window with exactly one visible token and
+    one with none."""
     free = torch.ones(H, W, dtype=torch.bool)
     vis = torch.zeros(H, W, dtype=torch.bool)
     if force_single:
-        free[:2, :2] = False
+        free[:window, :window] = False
+        free[H - window:, W - window:] = False
         vis[0, 0] = True
         n_keep -= 1
     cells = free.view(-1).nonzero().squeeze(1)
@@ -65,18 +74,26 @@ def masked_coords(H, W, n_keep, gen, force_single=True):
 
 
 @pytest.mark.parametrize('shared', [True, False])
-@pytest.mark.parametrize('shift', [0, 2])
+@pytest.mark.parametrize('window,shift', [(4, 0), (4, 2), (2, 0), (2, 1)])
 @pytest.mark.parametrize('lam', [0., 50.])
-def test_group_window_attention_equals_per_window_loop(shared, shift, lam):
+def test_group_window_attention_equals_per_window_loop(shared, window, shift, lam):
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(1)
-    H, W, window, C, heads, B = 8, 8, 4, 12, 3, 3
+    H, W, C, heads, B = 8, 8, 12, 3, 3
     attn = GroupWindowAttention(C, heads, window).double()
     torch.nn.init.normal_(attn.relative_position_bias_table, std=1.)
-    n_keep = 17  # sparse: most windows partly visible, some empty
+    n_keep = 17  # sparse: most windows partly visible
     Bm = 1 if shared else B
-    coords = torch.stack([masked_coords(H, W, n_keep, gen) for _ in range(Bm)])
+    coords = torch.stack([masked_coords(H, W, n_keep, gen, window=window) for _ in range(Bm)])
     N = coords.shape[1]
+    # the cases the issue names are really there: in every image a window (region of the
+    # shift mask) with exactly one visible token, and one with none
+    grid = torch.stack(torch.meshgrid(torch.arange(H), torch.arange(W), indexing='ij'), -1)
+    all_keys = swin_window_key(grid.view(-1, 2), (H, W), window, shift)[0].unique()
+    for cb in coords:
+        key = swin_window_key(cb, (H, W), window, shift)[0]
+        counts = [int((key == k).sum()) for k in all_keys]
+        assert 1 in counts and 0 in counts, counts
     x = torch.randn(B, N, C, dtype=torch.float64)
     groups = group_windows(coords, (H, W), window, shift, linear_cost=lam)
     out = attn(x, groups)
