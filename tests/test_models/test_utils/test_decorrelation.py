@@ -174,6 +174,33 @@ def test_statistics_use_a_random_sample_frac_of_the_rows():
                                explicit_update(R, z_all[picked], lr, kappa))
 
 
+def test_logged_correlation_is_the_brute_force_correlation_of_z():
+    """The per-layer value DBP logs (mean |off-diagonal Pearson correlation| of the step's z)
+    equals torch.corrcoef on z = R x of the recorded rows (R as in the forward)."""
+    torch.manual_seed(0)
+    net = TinyNet()
+    dec = Decorrelator(net, decor_lr=0.1, kappa=0.2, sample_frac=1.0, dtype=torch.float64)
+    Rs = {}
+    for i, (name, layer) in enumerate(dec.layers.items()):
+        layer.R = random_near_identity(layer.dim, seed=i)
+        Rs[name] = layer.R.clone()
+    inputs = {}
+    hooks = [m.register_forward_pre_hook(lambda m, a, n=n: inputs.setdefault(n, a[0].detach()))
+             for n, m in net.named_modules() if n in dec.layers]
+    mix = torch.eye(6, dtype=torch.float64) + 0.8  # correlated inputs, means far from 0
+    x = torch.randn(50, 6, dtype=torch.float64) @ mix + 3.
+    net(x).sum().backward()
+    for h in hooks:
+        h.remove()
+    dec.update(keep_stats=True)
+    corr = dec.correlations()
+    assert set(corr) == set(dec.layers) == set(inputs)
+    for name, value in corr.items():
+        expected = mean_abs_offdiag_corr(inputs[name] @ Rs[name].T)
+        assert value == pytest.approx(expected, rel=1e-9, abs=1e-12), name
+    assert dec.correlations() == {}  # reported once per kept update
+
+
 def _train_decorrelation(kappa, steps, lr, seed=0):
     """Feed strongly correlated inputs (x = A g, g ~ N(0, I)) through a decorrelated layer."""
     g = torch.Generator().manual_seed(seed)
