@@ -1,5 +1,7 @@
 """DynamicViT backbone: exact token counts at inference, keep 1.0 == the dense ViT (mmpretrain's
 own ViT as reference), gradients into the prediction modules, bad configs."""
+import math
+
 import pytest
 import torch
 
@@ -119,16 +121,47 @@ def test_gradients_reach_every_prediction_module(perturbed):
         assert sum(g.abs().sum() for g in grads) > 0, f'stage {s} gets no gradient'
 
 
+def naive_predictor(pred, x, live):
+    """DynamicViT's PredictorLG written out for one image: LayerNorm -> Linear -> GELU, the
+    first half of the channels stays local, the second half is averaged over the live tokens
+    (a plain mean of the live rows), then the MLP C -> C/2 -> C/4 -> 2 with GELUs and a
+    log-softmax."""
+    ln, lin = pred.in_conv[0], pred.in_conv[1]
+    f1, f2, f3 = pred.out_conv[0], pred.out_conv[2], pred.out_conv[4]
+
+    def gelu(t):
+        return 0.5 * t * (1 + torch.erf(t / math.sqrt(2)))
+
+    C = x.shape[-1]
+    mu = x.mean(-1, keepdim=True)
+    var = ((x - mu)**2).mean(-1, keepdim=True)
+    h = gelu(((x - mu) / torch.sqrt(var + ln.eps) * ln.weight + ln.bias) @ lin.weight.T
+             + lin.bias)
+    rows = [h[j, C // 2:] for j in range(x.shape[0]) if live[j]]
+    g = sum(rows) / len(rows)
+    h = torch.cat([h[:, :C // 2], g.expand(x.shape[0], -1)], -1)
+    h = gelu(h @ f1.weight.T + f1.bias)
+    h = gelu(h @ f2.weight.T + f2.bias)
+    logits = h @ f3.weight.T + f3.bias
+    return logits - torch.logsumexp(logits, -1, keepdim=True)
+
+
 def test_predictor_global_feature_uses_only_live_tokens():
     torch.manual_seed(0)
     pred = TokenKeepPredictor(8).double()
-    x = torch.randn(1, 5, 8, dtype=torch.float64)
-    policy = torch.tensor([[[1.], [1.], [0.], [1.], [0.]]], dtype=torch.float64)
+    with torch.no_grad():  # non-trivial norm, biases and scores
+        for p in pred.parameters():
+            p.copy_(torch.randn_like(p) * 0.7)
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    policy = torch.tensor([[1., 1., 0., 1., 0.], [0., 1., 1., 1., 1.]],
+                          dtype=torch.float64).unsqueeze(-1)
+    out = pred(x, policy)
+    for b in range(2):
+        torch.testing.assert_close(out[b], naive_predictor(pred, x[b], policy[b, :, 0]),
+                                   rtol=1e-10, atol=1e-10)
     changed = x.clone()
     changed[0, [2, 4]] = torch.randn(2, 8, dtype=torch.float64)  # only pruned tokens change
-    a, b = pred(x, policy), pred(changed, policy)
-    torch.testing.assert_close(a[0, [0, 1, 3]], b[0, [0, 1, 3]])
-    assert torch.allclose(a.exp().sum(-1), torch.ones(1, 5, dtype=torch.float64))
+    torch.testing.assert_close(out[0, [0, 1, 3]], pred(changed, policy)[0, [0, 1, 3]])
 
 
 def test_bad_configs():
