@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from mmdbp.models.backbones import DynamicViT
 from mmdbp.models.backbones.dynamic_vit import TokenKeepPredictor
@@ -119,6 +120,29 @@ def test_gradients_reach_every_prediction_module(perturbed):
         grads = [p.grad for p in pred.parameters()]
         assert all(g is not None for g in grads), f'stage {s}'
         assert sum(g.abs().sum() for g in grads) > 0, f'stage {s} gets no gradient'
+
+
+def test_training_decisions_follow_the_keep_column_as_inference_does(perturbed):
+    """Training draws hard Gumbel-softmax decisions from the same keep column (0) that inference
+    ranks by, and a pruned token stays pruned: replay torch's own F.gumbel_softmax on each
+    prediction module's output with the random state it was drawn from."""
+    torch.manual_seed(0)
+    model = perturbed(DynamicViT(keep_ratio=0.5, pruning_locs=(1, 3, 4), **SMALL)).train()
+    seen = []  # (log-probabilities, random state right after the module ran)
+    hooks = [p.register_forward_hook(
+        lambda m, a, out: seen.append((out.detach(), torch.get_rng_state())))
+        for p in model.predictors]
+    _, aux = model.forward_with_aux(torch.randn(4, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    live = torch.ones(4, 16)
+    with torch.random.fork_rng(devices=[]):
+        for s, ((lp, state), d) in enumerate(zip(seen, aux['keep_decisions'])):
+            torch.set_rng_state(state)
+            live = live * F.gumbel_softmax(lp.float(), hard=True)[..., 0]
+            assert torch.equal(d, live), f'stage {s}'
+    assert 0 < live.sum() < live.numel()  # some tokens kept, some pruned
+    assert all(0 < d.mean() < 1 for d in aux['keep_decisions'])
 
 
 def naive_predictor(pred, x, live):
