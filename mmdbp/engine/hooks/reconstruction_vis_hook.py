@@ -10,6 +10,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from PIL import Image
 
+from mmdbp.engine.utils import first_samples, seeded_rng
 from mmdbp.registry import HOOKS
 
 
@@ -77,12 +78,8 @@ class ReconstructionVisHook(Hook):
             self._batch = dict(inputs=state['inputs'], data_samples=None)
 
     def _first_samples(self, data_batch: dict) -> dict:
-        n = self.num_samples
-        # clone: a slice shares the whole batch's storage, which torch.save would write into
-        # every checkpoint (and which would stay alive in memory)
-        return {k: (v[:n].clone() if isinstance(v, torch.Tensor) else
-                    v[:n] if isinstance(v, (list, tuple)) else v)
-                for k, v in data_batch.items()}
+        # copies: a slice's storage (the whole batch) would go into every checkpoint
+        return first_samples(data_batch, self.num_samples, clone=True)
 
     @master_only
     def save_grid(self, runner, name: str) -> Optional[str]:
@@ -91,12 +88,8 @@ class ReconstructionVisHook(Hook):
             return None
         was_training = model.training
         model.eval()
-        # fork the current GPU's generator too: torch.manual_seed re-seeds every CUDA device,
-        # which would otherwise restart the training masks' stream at every grid
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=devices):
-                torch.manual_seed(self.seed)
+            with torch.no_grad(), seeded_rng(self.seed):
                 data = model.data_preprocessor(self._batch, False)
                 images = model.reconstruct(data['inputs'])
         finally:

@@ -34,6 +34,7 @@ from mmengine.runner import ValLoop
 from mmengine.runner.amp import autocast
 from torch.utils.data import DataLoader
 
+from mmdbp.engine.utils import first_samples, seeded_rng
 from mmdbp.registry import LOOPS
 
 
@@ -54,6 +55,8 @@ class ValLossLoop(ValLoop):
                  fp16: bool = False, seed: int = 0) -> None:
         super().__init__(runner, dataloader, evaluator, fp16)
         self.seed = seed
+        # samples of this rank still to score in the running validation (None: no padding known)
+        self._unscored: Optional[int] = None
 
     def run(self) -> dict:
         # mmengine's LogProcessor prints every key containing "loss" as a moving average over its
@@ -63,9 +66,7 @@ class ValLossLoop(ValLoop):
         for key in [k for k in scalars if k.startswith('val/') and 'loss' in k]:
             scalars.pop(key)
         self._unscored = self.real_samples_on_rank()
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(self.seed + get_rank())
+        with seeded_rng(self.seed + get_rank()):
             return super().run()
 
     def real_samples_on_rank(self) -> Optional[int]:
@@ -76,19 +77,10 @@ class ValLossLoop(ValLoop):
             return None
         return len(range(sampler.rank, len(sampler.dataset), sampler.world_size))
 
-    @staticmethod
-    def _first(data_batch: Union[dict, Sequence], n: int) -> Union[dict, Sequence]:
-        """The first ``n`` samples of a collated batch (lists, tuples or tensors per key)."""
-        if isinstance(data_batch, dict):
-            return {k: ValLossLoop._first(v, n) for k, v in data_batch.items()}
-        if isinstance(data_batch, (list, tuple, torch.Tensor)):
-            return data_batch[:n]
-        return data_batch
-
     @torch.no_grad()
     def run_iter(self, idx: int, data_batch: Union[dict, Sequence]) -> None:
         self.runner.call_hook('before_val_iter', batch_idx=idx, data_batch=data_batch)
-        unscored = getattr(self, '_unscored', None)
+        unscored = self._unscored
         if unscored is not None and isinstance(data_batch, dict) and 'inputs' in data_batch:
             batch_size = len(data_batch['inputs'])
             if batch_size > unscored:  # the sampler's padding: already scored on another rank
@@ -96,7 +88,7 @@ class ValLossLoop(ValLoop):
                     self.runner.call_hook('after_val_iter', batch_idx=idx,
                                           data_batch=data_batch, outputs=[])
                     return
-                data_batch = self._first(data_batch, unscored)
+                data_batch = first_samples(data_batch, unscored)
                 batch_size = unscored
             self._unscored = unscored - batch_size
         model = self.runner.model
