@@ -20,8 +20,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkou
 
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
-from mmdbp.utils.tool_args import (add_launcher_args, build_runner, set_local_rank,  # noqa: E402
-                                   set_work_dir)
+from mmdbp.utils.tool_args import (add_launcher_args, build_runner, require_checkpoint,  # noqa: E402
+                                   set_local_rank, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -78,8 +78,7 @@ def merge_args(cfg: Config, args) -> Config:
         cfg.resume = True
         cfg.load_from = None
     elif args.resume is not None:
-        if '://' not in args.resume and not osp.isfile(args.resume):  # URLs load via mmengine
-            raise SystemExit(f'--resume: checkpoint {args.resume!r} does not exist.')
+        require_checkpoint(args.resume, '--resume: checkpoint')
         cfg.resume = True
         cfg.load_from = args.resume
 

@@ -35,3 +35,10 @@ def set_work_dir(cfg: Config, work_dir: str, config: str) -> None:
 def build_runner(cfg: Config) -> Runner:
     """mmengine's ``Runner``, or the config's ``runner_type`` from the RUNNERS registry."""
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def require_checkpoint(path: str, what: str = 'checkpoint') -> None:
+    """Exit with ``<what> '<path>' does not exist.`` for a missing local file; URLs (model-zoo
+    checkpoints) are left to mmengine, which downloads them."""
+    if '://' not in path and not osp.isfile(path):
+        raise SystemExit(f'{what} {path!r} does not exist.')
