@@ -70,9 +70,10 @@ def heads_from_meta(meta: dict) -> Optional[int]:
 
 
 def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
-                 num_heads: Optional[int] = None) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Returns the converted (DBP-folded) encoder state dict and its arch dict."""
-    state, _ = fold_dbp_checkpoint(checkpoint)
+                 num_heads: Optional[int] = None) -> Tuple[Dict[str, torch.Tensor], dict, int]:
+    """Returns the converted (DBP-folded) encoder state dict, its arch dict and the number of
+    DBP layers."""
+    state, num_dbp = fold_dbp_checkpoint(checkpoint)
     encoder = extract_backbone(state, 'backbone.')
     encoder = OrderedDict((k, v) for k, v in encoder.items() if not k.startswith(MIRL_ONLY))
     heads = num_heads or heads_from_meta(checkpoint.get('meta', {}))
@@ -80,7 +81,7 @@ def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
         raise ValueError('The checkpoint holds no readable config: pass --num-heads '
                          '(12 for ViT-S-54 / ViT-B-48).')
     arch = encoder_arch(encoder, heads)
-    return convert_vit(encoder, target, drop_unknown=False), arch
+    return convert_vit(encoder, target, drop_unknown=False), arch, num_dbp
 
 
 def parse_args(argv=None):
@@ -98,9 +99,8 @@ def parse_args(argv=None):
 def main(argv=None) -> dict:
     args = parse_args(argv)
     checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    state_dict, arch = convert_mirl(checkpoint, args.target, args.num_heads)
+    state_dict, arch, folded = convert_mirl(checkpoint, args.target, args.num_heads)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    folded = fold_dbp_checkpoint(checkpoint)[1]
     meta = dict(arch=arch, target=args.target, source=osp.basename(args.src),
                 patch_size=state_dict['patch_embed.projection.weight'].shape[-1],
                 dbp_folded_layers=folded)
