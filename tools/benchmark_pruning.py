@@ -409,6 +409,16 @@ def run_demo(args) -> dict:
         seg_iters=args.seg_iters, seg_modes=args.seg_modes, seeds=args.seeds, keeps=args.keeps))
     t0 = time.time()
 
+    def per_seed(key: str, tag: str, train_opts: dict, init: str, eval_opts: dict,
+                 metric: str) -> List[float]:
+        """Train DEMO[key] from ``init`` once per seed (work dir ``<tag>_seed<seed>``) and
+        evaluate each run with ``eval_opts``; ``metric`` per seed."""
+        vals = []
+        for seed in args.seeds:
+            out = r.train(DEMO[key], osp.join(wd, f'{tag}_seed{seed}'), seed, train_opts, init)
+            vals.append(r.evaluate(DEMO[key], osp.join(wd, 'eval'), out, eval_opts)[metric])
+        return vals
+
     # 1-2: the initialisations
     inits = {'plain': r.train(DEMO['plain'], osp.join(wd, 'plain'), 0,
                               schedule_options(DEMO['plain'], args.pretrain_epochs), None)}
@@ -441,13 +451,9 @@ def run_demo(args) -> dict:
     dyn_opts = schedule_options(DEMO['dynamicvit'], args.dynamicvit_epochs)
     for name, ckpt in cls_inits.items():
         for k in args.keeps:
-            vals = []
-            for seed in args.seeds:
-                run_dir = osp.join(wd, f'dynamicvit_{name}_keep{k}_seed{seed}')
-                opts = dict(dyn_opts, **{'model.backbone.keep_ratio': k})
-                out = r.train(DEMO['dynamicvit'], run_dir, seed, opts, ckpt)
-                vals.append(r.evaluate(DEMO['dynamicvit'], osp.join(wd, 'eval'), out,
-                                       {'model.backbone.keep_ratio': k})['accuracy/top1'])
+            keep = {'model.backbone.keep_ratio': k}
+            vals = per_seed('dynamicvit', f'dynamicvit_{name}_keep{k}', dict(dyn_opts, **keep),
+                            ckpt, keep, 'accuracy/top1')
             results['cls'].append(dict(pruning=f'DynamicViT ({args.dynamicvit_epochs} ep)',
                                        init=name, keep=k, seeds=args.seeds, values=vals,
                                        dense=dense_acc[name]))
@@ -479,13 +485,9 @@ def run_demo(args) -> dict:
             if 'train' not in args.seg_modes:
                 continue
             for k in args.keeps:
-                vals = []
-                for seed in args.seeds:
-                    run_dir = osp.join(wd, f'upernet-evit_{name}_keep{k}_seed{seed}')
-                    opts = dict(seg_opts, **{'model.backbone.keep_rate': k})
-                    out = r.train(DEMO['upernet-evit'], run_dir, seed, opts, ckpt)
-                    vals.append(r.evaluate(DEMO['upernet-evit'], osp.join(wd, 'eval'), out,
-                                           {'model.backbone.keep_rate': k})['mIoU'])
+                keep = {'model.backbone.keep_rate': k}
+                vals = per_seed('upernet-evit', f'upernet-evit_{name}_keep{k}',
+                                dict(seg_opts, **keep), ckpt, keep, 'mIoU')
                 results['seg'].append(dict(
                     pruning=f'EViT in training (UPerNet {args.seg_iters} it EViTSeg)', init=name,
                     keep=k, seeds=args.seeds, values=vals, dense=dense_seg,
