@@ -81,6 +81,12 @@ class DBPOptimWrapper(OptimWrapper):
         stats_tf32 (bool): Let the fp32 statistics/update matmuls use TF32 tensor cores on
             Ampere+ GPUs (see :class:`~mmdbp.models.utils.decorrelation.Decorrelator`).
             Defaults to True.
+        update_rule (str): The whitening term: ``'paper'`` (``kappa diag(v) R``, the papers'
+            equation), ``'reference'`` (``kappa R diag(v)``, as the authors' code
+            ``artcogsys/decorbp``, ``method='standard'``) or ``'reference_normalized'`` (the
+            authors' ``method='normalized'``: ``(1 - kappa) / (d - 1) C R + 2 kappa R diag(v)``).
+            See :data:`~mmdbp.models.utils.decorrelation.UPDATE_RULES` and
+            ``configs/dbp_mae/README.md`` (Fidelity). Defaults to ``'paper'``.
         **kwargs: Passed to the inner optim wrapper (e.g. ``loss_scale``, ``clip_grad``).
     """
 
@@ -98,8 +104,9 @@ class DBPOptimWrapper(OptimWrapper):
                  log_interval: int = 50,
                  seed: Optional[int] = None,
                  stats_tf32: bool = True,
+                 update_rule: str = 'paper',
                  **kwargs) -> None:
-        check_hparams(decor_lr, kappa, sample_frac, max_r_norm)
+        check_hparams(decor_lr, kappa, sample_frac, max_r_norm, update_rule)
         check_patterns(include, exclude, layer_types)
         inner_cfg = dict(type='OptimWrapper') if optim_wrapper is None else dict(optim_wrapper)
         if 'optimizer' in inner_cfg:
@@ -126,7 +133,7 @@ class DBPOptimWrapper(OptimWrapper):
         self.decor_cfg = dict(decor_lr=decor_lr, kappa=kappa, sample_frac=sample_frac,
                               include=list(include), exclude=list(exclude),
                               layer_types=list(layer_types), max_r_norm=max_r_norm,
-                              stats_tf32=stats_tf32)
+                              stats_tf32=stats_tf32, update_rule=update_rule)
         self.check_interval = check_interval
         self.log_interval = log_interval
         self.seed = seed
@@ -165,7 +172,8 @@ class DBPOptimWrapper(OptimWrapper):
             print_log(f'DBP: decorrelating {len(names)} layers ({numel * 4 / 2**20:.1f} MiB of '
                       f'R): {shown}; decor_lr={self.decor_cfg["decor_lr"]:g}, '
                       f'kappa={self.decor_cfg["kappa"]:g}, '
-                      f'sample_frac={self.decor_cfg["sample_frac"]:g}.', logger='current')
+                      f'sample_frac={self.decor_cfg["sample_frac"]:g}, '
+                      f'update_rule={self.decor_cfg["update_rule"]!r}.', logger='current')
         return self.decorrelator
 
     def _require_attached(self) -> Decorrelator:

@@ -69,12 +69,32 @@ def cuda_tf32(enabled: bool):
 DEFAULT_INCLUDE = (r'^backbone\.', )
 
 
-def decorrelation_update(R: torch.Tensor, XR: torch.Tensor, diag_X: torch.Tensor, lr: float,
-                         kappa: float) -> torch.Tensor:
-    """One DBP step, ``R - lr [(1 - kappa) C R + kappa diag(v) R]`` with ``C = X - diag(X)`` and
-    ``v = diag(X) - 1``, from ``X R`` and ``diag(X)`` (``X = z^T z / n``, uncentred):
+#: DBP update rules (``update_rule`` of :class:`Decorrelator` / ``DBPOptimWrapper``), with
+#: ``C = X - diag(X)``, ``v = diag(X) - 1``, ``X = z^T z / n`` and d = d_in:
+#:
+#: - ``'paper'``: ``R <- R - eta [(1 - kappa) C R + kappa diag(v) R]``, the papers' equation:
+#:   the whitening term scales row i of R, i.e. z_i itself, by its own variance error v_i.
+#: - ``'reference'``: ``R <- R - eta [(1 - kappa) C R + kappa R diag(v)]``, the authors' code
+#:   (``artcogsys/decorbp``, ``Decorrelation.update``, ``method='standard'``: ``v * self.weight``
+#:   broadcasts v over R's columns).
+#: - ``'reference_normalized'``: ``R <- R - eta [(1 - kappa) / (d - 1) C R + 2 kappa R diag(v)]``,
+#:   the authors' ``method='normalized'``.
+#:
+#: All three agree for kappa = 0; ``'paper'`` and ``'reference'`` also for kappa = 1 from
+#: R = I (R then stays diagonal, where row and column scaling coincide).
+UPDATE_RULES = ('paper', 'reference', 'reference_normalized')
 
-        G R = (1 - kappa) (X R - diag(X) R) + kappa diag(diag(X) - 1) R
+
+def decorrelation_update(R: torch.Tensor, XR: torch.Tensor, diag_X: torch.Tensor, lr: float,
+                         kappa: float, rule: str = 'paper') -> torch.Tensor:
+    """One DBP step ``R - lr G`` of the update ``rule`` (see :data:`UPDATE_RULES`), from ``X R``
+    and ``diag(X)`` (``X = z^T z / n``, uncentred). The decorrelation term is
+    ``C R = X R - diag(X) R`` and, with ``v = diag(X) - 1``,
+
+    - ``'paper'``: ``G = (1 - kappa) C R + kappa diag(v) R`` (rows of R scaled);
+    - ``'reference'``: ``G = (1 - kappa) C R + kappa R diag(v)`` (columns scaled);
+    - ``'reference_normalized'``: ``G = (1 - kappa) / (d - 1) C R + 2 kappa R diag(v)``
+      (for d = 1, where C = 0, the factor is taken as 1 - kappa instead of a division by 0).
 
     Taking ``X R`` rather than ``X`` lets the caller choose the cheaper product order,
     ``(z^T z) R`` (n d^2 + d^3) or ``z^T (z R)`` (2 n d^2, cheaper when n < d).
@@ -85,12 +105,21 @@ def decorrelation_update(R: torch.Tensor, XR: torch.Tensor, diag_X: torch.Tensor
         diag_X: ``diag(X)``, the mean of ``z^2`` per feature (d,).
         lr: decorrelation learning rate eta.
         kappa: whitening mix in [0, 1].
+        rule: one of :data:`UPDATE_RULES`. Defaults to ``'paper'``.
 
     Returns:
         The updated R (a new tensor).
     """
-    row_scale = kappa * (diag_X - 1.) - (1. - kappa) * diag_X  # diag terms of G, per row of R
-    return R - lr * ((1. - kappa) * XR + row_scale[:, None] * R)
+    if rule == 'paper':
+        row_scale = kappa * (diag_X - 1.) - (1. - kappa) * diag_X  # diag terms of G, per row
+        return R - lr * ((1. - kappa) * XR + row_scale[:, None] * R)
+    if rule not in UPDATE_RULES:
+        raise ValueError(f'DBP: update_rule must be one of {UPDATE_RULES}, got {rule!r}.')
+    decor, white = 1. - kappa, kappa
+    if rule == 'reference_normalized':
+        decor, white = decor / max(R.shape[0] - 1, 1), 2. * kappa
+    CR = XR - diag_X[:, None] * R
+    return R - lr * (decor * CR + white * R * (diag_X - 1.)[None, :])
 
 
 def fold_weight(weight: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
@@ -330,7 +359,8 @@ class DecorrelatedLayer:
         P = flat[:d * d].view(d, d)
         z2sum, zsum, n = flat[d * d:d * d + d], flat[d * d + d:d * d + 2 * d], flat[d * d + 2 * d]
         count = n.clamp(min=1)
-        new_R = decorrelation_update(self.R, P / count, z2sum / count, lr, kappa)
+        new_R = decorrelation_update(self.R, P / count, z2sum / count, lr, kappa,
+                                     self.owner.update_rule)
         self.R = torch.where(n > 0, new_R, self.R)
         self.last_stats = ((zsum, flat[d * d + 2 * d + 1:].view(d, d), n)
                            if keep_stats else None)
@@ -354,6 +384,10 @@ class Decorrelator:
             ``(seed, rank, number of updates)`` after every update so resumed and distributed
             runs sample reproducibly.
         dtype (torch.dtype): dtype of R and of the statistics. Defaults to float32.
+        update_rule (str): ``'paper'`` (the papers' ``diag(v) R`` whitening term),
+            ``'reference'`` (the authors' code: ``R diag(v)``) or ``'reference_normalized'``
+            (the authors' ``method='normalized'``); see :data:`UPDATE_RULES`. Defaults to
+            ``'paper'``.
         stats_tf32 (bool): On Ampere+ GPUs, let the fp32 statistics and update matmuls (``R x``
             on the sub-sample, ``z^T z``, ``G R``) use TF32 tensor cores: R and the statistics
             stay fp32 tensors, the products lose precision to ~1e-3 relative, far below the
@@ -365,8 +399,9 @@ class Decorrelator:
                  include: Sequence[str] = DEFAULT_INCLUDE, exclude: Sequence[str] = (),
                  layer_types: Sequence[str] = ('Linear', ), max_r_norm: float = 100.,
                  seed: int = 0, dtype: torch.dtype = torch.float32,
-                 stats_tf32: bool = True) -> None:
-        check_hparams(decor_lr, kappa, sample_frac, max_r_norm)
+                 stats_tf32: bool = True, update_rule: str = 'paper') -> None:
+        check_hparams(decor_lr, kappa, sample_frac, max_r_norm, update_rule)
+        self.update_rule = update_rule
         self.decor_lr = float(decor_lr)
         self.kappa = float(kappa)
         self.sample_frac = float(sample_frac)
@@ -494,7 +529,8 @@ class Decorrelator:
             state_dict_folded=True,
             num_updates=self.num_updates,
             seed=self.seed,
-            hparams=dict(decor_lr=self.decor_lr, kappa=self.kappa, sample_frac=self.sample_frac))
+            hparams=dict(decor_lr=self.decor_lr, kappa=self.kappa, sample_frac=self.sample_frac,
+                         update_rule=self.update_rule))
 
     def load_state_dict(self, state: Mapping) -> None:
         saved = state['R']
@@ -543,8 +579,14 @@ def check_patterns(include: Sequence[str], exclude: Sequence[str],
     return compiled[0], compiled[1]
 
 
-def check_hparams(decor_lr: float, kappa: float, sample_frac: float, max_r_norm: float) -> None:
+def check_hparams(decor_lr: float, kappa: float, sample_frac: float, max_r_norm: float,
+                  update_rule: str = 'paper') -> None:
     """Validate DBP hyper-parameters with messages saying what to do."""
+    if update_rule not in UPDATE_RULES:
+        raise ValueError(f'DBP: update_rule must be one of {UPDATE_RULES} (\'paper\': the '
+                         f'papers\' diag(v) R whitening term; \'reference\' / '
+                         f'\'reference_normalized\': artcogsys/decorbp\'s methods), got '
+                         f'{update_rule!r}.')
     if not (isinstance(decor_lr, (int, float)) and decor_lr >= 0 and math.isfinite(decor_lr)):
         raise ValueError(f'DBP: decor_lr must be a finite number >= 0, got {decor_lr!r}.')
     if not (isinstance(kappa, (int, float)) and 0. <= kappa <= 1.):
