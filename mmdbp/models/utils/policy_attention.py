@@ -10,13 +10,22 @@ but no other token may attend to them. With a keep policy ``D`` (1 = kept) and a
     G_{ij} = D_j + (1 - D_j)\\,[i = j], \\qquad
     P_{ij} = \\frac{\\exp(A_{ij} - m_i)\\, G_{ij} + \\epsilon / N}
                   {\\sum_k \\exp(A_{ik} - m_i)\\, G_{ik} + \\epsilon},
-    \\quad m_i = \\max_{k: G_{ik} > 0} A_{ik},
+    \\quad m_i = \\max_k A_{ik},
 
 so a query attends to the kept keys and to itself (a pruned query too: its output is ignored
-later). The row maximum ``m_i`` is taken over the attended keys (the released code takes it over
-all keys, which underflows every attended weight when a pruned key dominates). It is computed in
-fp32 for stability (bf16/fp16 ``exp`` of large logits overflows) and stays differentiable in ``D``
-(straight-through Gumbel).
+later). As in the released code (``Attention.softmax_with_policy`` in ``models/dyvit.py``) the
+row maximum is taken over **all** keys, pruned ones included, ``m_i = max_k A_ik``: then every
+``exp`` is at most 1, the weights are finite for any finite logits, and the result equals the
+official one (when a pruned key dominates a row so much that the kept weights underflow, both
+fall back to the ``eps`` smoothing). The max is not detached (the official is not either: with
+``eps`` the output depends on it slightly). The exponentials run in fp32 (fp64 for fp64 input;
+bf16/fp16 ``exp`` of large logits overflows), as the official code (which subtracts the max in
+the input dtype and only then casts: under bf16 autocast mmdbp's subtraction is the more exact
+one), and the result stays differentiable in ``D`` (straight-through Gumbel).
+
+Beyond the official code: infinite logits are clamped to the largest finite values first, so
+``+inf`` (where the official computes ``inf - inf = NaN``) or a row of ``-inf`` give finite
+probabilities too; NaN logits stay NaN (the forward is already broken there).
 
 The functions use the shared :class:`~mmdbp.models.utils.vit_blocks.TransformerBlock` weights as
 they are (``attn.qkv_heads`` / ``attn.merge_heads``), so a policy-masked block and the plain block
@@ -30,7 +39,8 @@ from .vit_blocks import TransformerBlock
 
 def softmax_with_policy(attn: torch.Tensor, policy: torch.Tensor,
                         eps: float = 1e-6) -> torch.Tensor:
-    """Softmax of attention logits over the kept keys only (plus the query itself).
+    """Softmax of attention logits over the kept keys only (plus the query itself), as
+    DynamicViT's released code (see the module docstring).
 
     Args:
         attn: attention logits (B, h, N, N).
@@ -41,13 +51,14 @@ def softmax_with_policy(attn: torch.Tensor, policy: torch.Tensor,
         Attention probabilities (B, h, N, N) in ``attn``'s dtype.
     """
     B, _, N, _ = attn.shape
-    policy = policy.reshape(B, 1, 1, N).float()
-    eye = torch.eye(N, dtype=torch.float32, device=attn.device).view(1, 1, N, N)
+    dtype = torch.promote_types(attn.dtype, torch.float32)
+    policy = policy.reshape(B, 1, 1, N).to(dtype)
+    eye = torch.eye(N, dtype=dtype, device=attn.device).view(1, 1, N, N)
     gate = policy + (1.0 - policy) * eye  # B, 1, N, N
-    logits = attn.float()
-    # stabilise with the max over the attended keys (the diagonal always is one)
-    row_max = logits.masked_fill(gate == 0, float('-inf')).amax(dim=-1, keepdim=True)
-    weights = (logits - row_max.detach()).exp() * gate
+    finfo = torch.finfo(dtype)
+    logits = attn.to(dtype).clamp(finfo.min, finfo.max)  # +-inf -> finite (NaN stays NaN)
+    row_max = logits.amax(dim=-1, keepdim=True)  # over all keys, as the released code
+    weights = (logits - row_max).exp() * gate  # every exp <= 1: no inf * 0
     probs = (weights + eps / N) / (weights.sum(dim=-1, keepdim=True) + eps)
     return probs.to(attn.dtype)
 
