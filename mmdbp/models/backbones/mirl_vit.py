@@ -86,6 +86,8 @@ class MIRLViT(FastMAEViT):
             strictly increasing, e.g. ``[8, 17, 26, 35, 44]`` for ViT-S-54 (the final block
             always ends the last segment and may be left out). Overrides ``num_segments``.
         mask_ratio (float): Fraction of removed patches. Defaults to 0.75.
+        sincos_order (str): Channel order of the fixed sin-cos position table. Defaults to
+            ``'mae'``, the official MIRL table (``get_2d_sincos_pos_embed``: column code first).
         **kwargs: Other :class:`FastVisionTransformer` arguments (``img_size``, ``patch_size``,
             ``drop_path_rate``, ``norm_eps``, ...).
 
@@ -98,6 +100,7 @@ class MIRLViT(FastMAEViT):
                  num_segments: int = 6,
                  segment_ends: Optional[Sequence[int]] = None,
                  mask_ratio: float = 0.75,
+                 sincos_order: str = 'mae',
                  **kwargs) -> None:
         if not kwargs.get('final_norm', True):
             raise ValueError('MIRLViT needs final_norm=True: the final norm is the last '
@@ -108,7 +111,7 @@ class MIRLViT(FastMAEViT):
             # would be taken for it and every prediction misplaced, silently.
             raise ValueError('MIRLViT needs with_cls_token=True: the MIRL decoders carry the '
                              'cls token in front of the patches; remove with_cls_token=False.')
-        super().__init__(arch=arch, mask_ratio=mask_ratio, **kwargs)
+        super().__init__(arch=arch, mask_ratio=mask_ratio, sincos_order=sincos_order, **kwargs)
         if segment_ends is None:
             ends = equal_segment_ends(self.num_layers, num_segments)
         else:

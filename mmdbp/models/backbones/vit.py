@@ -12,12 +12,13 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from mmengine.model.weight_init import trunc_normal_
-from mmpretrain.models.utils import build_2d_sincos_position_embedding, resize_pos_embed
+from mmpretrain.models.utils import resize_pos_embed
 
 from mmdbp.registry import MODELS
 from ..utils.ckpt_convert import vit_key_to_mmdbp
 from ..utils.mae_init import init_linears_xavier_, init_patch_embed_xavier_
 from ..utils.masking import random_masking
+from ..utils.pos_embed import check_sincos_order, sincos_pos_embed_2d
 from ..utils.vit_blocks import TransformerBlock
 
 
@@ -68,6 +69,10 @@ class FastVisionTransformer(BaseModule):
         with_cls_token (bool): Defaults to True.
         pos_embed_type (str): ``'learned'`` (truncated-normal init) or ``'sincos'`` (fixed 2-D
             sin-cos, as MAE/MIRL). Defaults to ``'learned'``.
+        sincos_order (str): Channel order of the ``'sincos'`` table built at initialisation:
+            ``'mmpretrain'`` (row code first, mmpretrain's MAE) or ``'mae'`` (column code first,
+            the official MAE / MIRL code); see :mod:`mmdbp.models.utils.pos_embed`. Loaded
+            checkpoints carry their own table. Defaults to ``'mmpretrain'``.
         frozen_stages (int): Freeze the stem and this many blocks. Defaults to -1.
         init_cfg (dict, optional): mmengine init config.
     """
@@ -100,6 +105,7 @@ class FastVisionTransformer(BaseModule):
                  out_type: str = 'cls_token',
                  with_cls_token: bool = True,
                  pos_embed_type: str = 'learned',
+                 sincos_order: str = 'mmpretrain',
                  frozen_stages: int = -1,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
@@ -118,6 +124,7 @@ class FastVisionTransformer(BaseModule):
         self.out_type = out_type
         self.with_cls_token = with_cls_token
         self.pos_embed_type = pos_embed_type
+        self.sincos_order = check_sincos_order(sincos_order, type(self).__name__)
         self.final_norm = final_norm
         self.frozen_stages = frozen_stages
         self.num_extra_tokens = int(with_cls_token)
@@ -175,8 +182,9 @@ class FastVisionTransformer(BaseModule):
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
             return
         if self.pos_embed_type == 'sincos':
-            self.pos_embed.data.copy_(build_2d_sincos_position_embedding(
-                self.patch_resolution, self.embed_dims, cls_token=self.with_cls_token))
+            self.pos_embed.data.copy_(sincos_pos_embed_2d(
+                self.patch_resolution, self.embed_dims, cls_token=self.with_cls_token,
+                order=self.sincos_order))
         else:
             trunc_normal_(self.pos_embed, std=.02)
         init_patch_embed_xavier_(self.patch_embed.projection)

@@ -4,11 +4,11 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-from mmpretrain.models.utils import build_2d_sincos_position_embedding
 
 from mmdbp.registry import MODELS
 from ..utils.mae_init import init_linears_xavier_
 from ..utils.masking import unshuffle_with_mask_tokens
+from ..utils.pos_embed import check_sincos_order, sincos_pos_embed_2d
 from ..utils.vit_blocks import TransformerBlock
 
 
@@ -40,14 +40,27 @@ class GreenMIMDecoder(BaseModule):
         decoder_depth (int): Defaults to 1.
         decoder_num_heads (int): Defaults to 16.
         mlp_ratio (float): Defaults to 4.
-        norm_eps (float): Defaults to 1e-6.
+        norm_eps (float): Defaults to 1e-6 (official).
+        sincos_order (str): Channel order of the fixed sin-cos table built at initialisation:
+            ``'mae'`` (column code first, the official GreenMIM / MAE ``get_2d_sincos_pos_embed``)
+            or ``'mmpretrain'`` (row code first, the order mmdbp used before). Checkpoints carry
+            their table (``decoder_pos_embed`` is saved), so this only matters at
+            initialisation. Defaults to ``'mae'``.
+
+    Visible tokens are put back in row-major unit order, the order in which the sparse Swin
+    encoder emits them. The official decoder instead restores them by the noise order of its
+    ``random_masking`` (``ids_restore``), which does not match its own encoder's row-major output:
+    there most visible tokens land on another visible unit's position. mmdbp keeps the row-major
+    restore, which is what the paper describes (see ``configs/greenmim/README.md``, Fidelity).
     """
 
     def __init__(self, grid_size: Union[int, Sequence[int]] = 7, unit_size: int = 32,
                  in_chans: int = 3, embed_dims: int = 1024, decoder_embed_dims: int = 512,
                  decoder_depth: int = 1, decoder_num_heads: int = 16, mlp_ratio: float = 4.,
-                 norm_eps: float = 1e-6, init_cfg: Optional[dict] = None) -> None:
+                 norm_eps: float = 1e-6, sincos_order: str = 'mae',
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
+        self.sincos_order = check_sincos_order(sincos_order, 'GreenMIMDecoder')
         self.grid_size: Tuple[int, int] = (grid_size, grid_size) if isinstance(
             grid_size, int) else tuple(grid_size)
         num_units = self.grid_size[0] * self.grid_size[1]
@@ -68,11 +81,8 @@ class GreenMIMDecoder(BaseModule):
     def init_weights(self) -> None:
         super().init_weights()
         Hu, Wu = self.grid_size
-        # mmpretrain's helper flattens its (w, h) meshgrid column-major; asking for (Wu, Hu)
-        # yields our row-major (Hu, Wu) order (identical to mmpretrain's MAE embedding when square;
-        # the official MAE/GreenMIM code puts the column half first, a fixed channel permutation).
-        self.decoder_pos_embed.data.copy_(
-            build_2d_sincos_position_embedding((Wu, Hu), self.decoder_pos_embed.shape[-1]))
+        self.decoder_pos_embed.data.copy_(sincos_pos_embed_2d(
+            (Hu, Wu), self.decoder_pos_embed.shape[-1], order=self.sincos_order))
         nn.init.normal_(self.mask_token, std=.02)
         init_linears_xavier_(self)
 

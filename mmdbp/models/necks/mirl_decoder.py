@@ -18,11 +18,11 @@ from typing import List, Optional, Sequence
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
-from mmpretrain.models.utils import build_2d_sincos_position_embedding
 
 from mmdbp.registry import MODELS
 from ..utils.mae_init import init_linears_xavier_
 from ..utils.masking import unshuffle_with_mask_tokens
+from ..utils.pos_embed import check_sincos_order, sincos_pos_embed_2d
 from ..utils.vit_blocks import CrossAttentionBlock
 from ..utils.weight_norm_linear import WeightNormLinear
 
@@ -76,6 +76,10 @@ class MIRLMultiDecoder(BaseModule):
         norm_eps (float): Defaults to 1e-6.
         weight_norm_pred (bool): Weight-normalised pixel heads with the gain fixed to 1, as the
             official code. Defaults to True.
+        sincos_order (str): Channel order of the decoders' fixed sin-cos tables: ``'mae'``
+            (column code first, the official MIRL ``get_2d_sincos_pos_embed``) or
+            ``'mmpretrain'`` (row code first). Checkpoints carry their tables, so this only
+            matters at initialisation. Defaults to ``'mae'``.
         init_cfg (dict, optional): mmengine init config.
 
     ``forward(low_feat, segment_feats, ids_restore)`` takes a
@@ -95,6 +99,7 @@ class MIRLMultiDecoder(BaseModule):
                  mlp_ratio: float = 4.,
                  norm_eps: float = 1e-6,
                  weight_norm_pred: bool = True,
+                 sincos_order: str = 'mae',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_segments < 2 or num_segments % 2:
@@ -112,6 +117,7 @@ class MIRLMultiDecoder(BaseModule):
                              f'patch_size squared), got {num_patches}.')
         if decoder_depth < 1:
             raise ValueError(f'MIRLMultiDecoder: decoder_depth must be >= 1, got {decoder_depth}.')
+        self.sincos_order = check_sincos_order(sincos_order, 'MIRLMultiDecoder')
         self.num_segments = num_segments
         self.num_patches = num_patches
         self.patch_size = patch_size
@@ -129,8 +135,8 @@ class MIRLMultiDecoder(BaseModule):
             return
         side = int(round(self.num_patches**0.5))
         for decoder in self.decoders:
-            decoder.pos_embed.data.copy_(build_2d_sincos_position_embedding(
-                side, decoder.pos_embed.shape[-1], cls_token=True))
+            decoder.pos_embed.data.copy_(sincos_pos_embed_2d(
+                side, decoder.pos_embed.shape[-1], cls_token=True, order=self.sincos_order))
             nn.init.normal_(decoder.mask_token, std=.02)
         init_linears_xavier_(self, layer_norm=True)
 
