@@ -16,7 +16,10 @@ model = dict(
         window_size=7,
         mask_ratio=0.75,
         mask_per_image=False,  # one mask per batch, as the official code
-        drop_path_rate=0.0),
+        drop_path_rate=0.0,
+        # the official encoder's LayerNorm eps (patch embedding, blocks, merging, output);
+        # mmpretrain's / mmseg's Swin default to 1e-5
+        norm_cfg=dict(type='LN', eps=1e-6)),
     neck=dict(
         type='GreenMIMDecoder',
         grid_size=7,  # 224 / 32 units per side
@@ -24,5 +27,7 @@ model = dict(
         embed_dims=1024,  # Swin-B last stage
         decoder_embed_dims=512,
         decoder_depth=1,
-        decoder_num_heads=16),
+        decoder_num_heads=16,
+        norm_eps=1e-6,  # official
+        sincos_order='mae'),  # official decoder position table (column code first)
     head=dict(type='GreenMIMHead', unit_size=32, norm_pix=True))

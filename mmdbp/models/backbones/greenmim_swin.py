@@ -105,8 +105,13 @@ class GreenMIMSwin(BaseModule):
             ``tools/analysis/greenmim_grouping_stats.py --fit-cost`` gave 28-64 (noisy); refit
             on the training device.
         with_cp (bool): Gradient checkpointing of every block. Defaults to False.
-        norm_cfg (dict): Defaults to ``dict(type='LN')``.
-        patch_cfg (dict): Extra arguments of mmcv's ``PatchEmbed``.
+        norm_cfg (dict): Every LayerNorm of the encoder: the patch embedding's, the blocks', the
+            patch mergings' and the output norms. Defaults to ``dict(type='LN')`` (eps 1e-5, as
+            mmpretrain's and mmseg's ``SwinTransformer``, so a default encoder equals the host
+            Swin). The official GreenMIM encoder uses eps 1e-6 everywhere:
+            ``dict(type='LN', eps=1e-6)``, which the GreenMIM configs set.
+        patch_cfg (dict): Extra arguments of mmcv's ``PatchEmbed`` (its ``norm_cfg`` here
+            overrides ``norm_cfg`` for the patch embedding only).
         init_cfg (dict, optional): Defaults to None.
     """
 
@@ -175,7 +180,7 @@ class GreenMIMSwin(BaseModule):
         self.patch_embed = PatchEmbed(**{
             'in_channels': in_channels, 'input_size': self.img_size,
             'embed_dims': self.embed_dims, 'conv_type': 'Conv2d', 'kernel_size': patch_size,
-            'stride': patch_size, 'norm_cfg': dict(type='LN'), **patch_cfg})
+            'stride': patch_size, 'norm_cfg': norm_cfg, **patch_cfg})
         self.drop_after_pos = nn.Dropout(p=drop_rate)
         total = sum(self.depths)
         dpr = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]  # linear decay

@@ -23,8 +23,18 @@ This converter is for the remaining cases:
 
   Their patch merging concatenates ``x0, x1, x2, x3`` (Swin's order); mmcv's ``nn.Unfold``
   layout is channel-major, so the 4C columns of ``reduction`` and the ``norm`` parameters are
-  permuted (as mmpretrain's and mmseg's own ``swin2*`` converters do). The official code uses
-  LayerNorm eps 1e-6 (hosts: 1e-5); set ``norm_cfg=dict(type='LN', eps=1e-6)`` to match exactly.
+  permuted (as mmpretrain's and mmseg's own ``swin2*`` converters do). The official encoder
+  uses LayerNorm eps 1e-6 everywhere, the patch embedding's norm included (hosts: 1e-5): build
+  ``GreenMIMSwin`` (as the GreenMIM configs do) or the host Swin with
+  ``norm_cfg=dict(type='LN', eps=1e-6)`` (host Swins: also ``patch_cfg=dict(norm_cfg=...)``)
+  to compute the official function exactly.
+- **Official GreenMIM pre-training models** (encoder and decoder) into mmdbp's ``GreenMIM``
+  (:func:`convert_official_greenmim_model`): the encoder as above under ``backbone.``, the
+  MAE-style decoder (``decoder_embed``, ``mask_token``, ``decoder_pos_embed``,
+  ``decoder_blocks.i.*`` in timm's block names, ``decoder_norm``, ``decoder_pred``) under
+  ``neck.`` with the same names. The stored ``decoder_pos_embed`` is carried over, so the
+  official table (column code first) is used whatever ``sincos_order`` the decoder was built
+  with.
 """
 import re
 from collections import OrderedDict
@@ -36,7 +46,8 @@ import torch.nn.functional as F
 from .group_window_attention import relative_position_index
 
 __all__ = ['swin_to_unfold_order', 'resize_relative_position_bias_table',
-           'convert_official_greenmim', 'convert_greenmim_to_swin']
+           'convert_official_greenmim', 'convert_official_greenmim_model',
+           'convert_greenmim_to_swin']
 
 _OFFICIAL_RULES = [
     (r'^patch_embed\.proj\.', 'patch_embed.projection.'),
@@ -87,6 +98,30 @@ def convert_official_greenmim(state_dict: Mapping[str, torch.Tensor],
         if '.downsample.' in key:
             value = swin_to_unfold_order(value, dim=-1)
         out[key] = value
+    return out
+
+
+_OFFICIAL_DECODER = re.compile(
+    r'^(decoder_embed\.|mask_token$|decoder_pos_embed$|decoder_blocks\.\d+\.'
+    r'(norm1|attn\.qkv|attn\.proj|norm2|mlp\.fc1|mlp\.fc2)\.|decoder_norm\.|decoder_pred\.)')
+
+
+def convert_official_greenmim_model(state_dict: Mapping[str, torch.Tensor],
+                                    num_stages: int = 4) -> Dict[str, torch.Tensor]:
+    """An official GreenMIM pre-training state dict (``checkpoint['model']``: ``encoder.*``
+    and the decoder) -> mmdbp ``GreenMIM`` keys (``backbone.*``, ``neck.*``).
+
+    Raises:
+        KeyError: keys that are neither encoder nor decoder weights of the official model.
+    """
+    unknown = [k for k in state_dict
+               if not k.startswith('encoder.') and not _OFFICIAL_DECODER.match(k)]
+    if unknown:
+        raise KeyError(f'{len(unknown)} key(s) are not weights of the official GreenMIM model '
+                       f'(encoder.* or the MAE-style decoder): {unknown[:20]}.')
+    out = OrderedDict(('backbone.' + k, v)
+                      for k, v in convert_official_greenmim(state_dict, num_stages).items())
+    out.update(('neck.' + k, v) for k, v in state_dict.items() if not k.startswith('encoder.'))
     return out
 
 

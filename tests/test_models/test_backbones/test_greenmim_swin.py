@@ -135,3 +135,29 @@ def test_bad_inputs():
         model(torch.randn(1, 3, 32, 32))
     with pytest.raises(ValueError, match='mask must be'):
         model(torch.randn(2, 3, 64, 64), mask=torch.zeros(2, 3, 3))
+
+
+def test_norm_cfg_reaches_every_layer_norm_patch_embedding_included():
+    """The official encoder uses eps 1e-6 everywhere; the patch embedding's norm follows
+    norm_cfg (it was fixed to the host default 1e-5)."""
+    official = GreenMIMSwin(arch=TINY, img_size=64, window_size=2,
+                            norm_cfg=dict(type='LN', eps=1e-6))
+    norms = [m for m in official.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert official.patch_embed.norm in norms
+    assert len(norms) == 1 + 2 * 8 + 3 + 1  # patch embed, 2 per block, 3 mergings, norm3
+    assert {m.eps for m in norms} == {1e-6}
+    host = GreenMIMSwin(arch=TINY, img_size=64, window_size=2)
+    assert {m.eps for m in host.modules() if isinstance(m, torch.nn.LayerNorm)} == {1e-5}
+    # patch_cfg's own norm_cfg still wins for the patch embedding
+    mixed = GreenMIMSwin(arch=TINY, img_size=64, window_size=2, norm_cfg=dict(type='LN', eps=1e-6),
+                         patch_cfg=dict(norm_cfg=dict(type='LN', eps=1e-3)))
+    assert mixed.patch_embed.norm.eps == 1e-3
+
+
+def test_greenmim_base_config_uses_the_official_eps(repo_root):
+    from mmengine.config import Config
+    cfg = Config.fromfile(f'{repo_root}/configs/greenmim/'
+                          'greenmim_swin-base-w7_8xb256-amp-coslr-800e_in1k.py')
+    assert cfg.model.backbone.norm_cfg == dict(type='LN', eps=1e-6)
+    assert cfg.model.neck.norm_eps == 1e-6
+    assert cfg.model.neck.sincos_order == 'mae'

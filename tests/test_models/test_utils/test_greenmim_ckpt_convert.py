@@ -1,6 +1,7 @@
 """GreenMIM checkpoint conversion to mmpretrain's / mmseg's Swin layout."""
 import re
 
+import numpy as np
 import pytest
 import torch
 from mmpretrain.models.backbones import SwinTransformer as MMPretrainSwin
@@ -93,3 +94,100 @@ def test_resize_identity_and_errors():
     with pytest.raises(ValueError, match='one value per stage'):
         convert_greenmim_to_swin(GreenMIMSwin(arch=TINY, img_size=64, window_size=2).state_dict(),
                                  window_size=[2, 2])
+
+
+# ---------------------------------------------------------------- official full model (decoder)
+def official_2d(dim, grid):
+    """get_2d_sincos_pos_embed(dim, grid) of the official util/pos_embed.py (MAE's, copied
+    into GreenMIM): the column code (meshgrid's first array) fills the first half."""
+    def one_d(d, pos):
+        omega = 1. / 10000**(np.arange(d // 2, dtype=np.float64) / (d / 2.))
+        out = np.einsum('m,d->md', pos.reshape(-1), omega)
+        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
+    gw, gh = np.meshgrid(np.arange(grid, dtype=np.float32), np.arange(grid, dtype=np.float32))
+    emb = np.concatenate([one_d(dim // 2, gw), one_d(dim // 2, gh)], axis=1)
+    return torch.from_numpy(emb).float()[None]
+
+
+def official_decoder_state(C=16, D=32, heads=2, unit=2, grid=3, seed=0):
+    """Decoder keys and shapes of the official MaskedAutoencoder (modeling/base_green_models.py,
+    timm Block names), with the official get_2d_sincos_pos_embed table (column code first)."""
+    g = torch.Generator().manual_seed(seed)
+    st = {'decoder_embed.weight': torch.randn(D, C, generator=g) * 0.3,
+          'decoder_embed.bias': torch.randn(D, generator=g) * 0.1,
+          'mask_token': torch.randn(1, 1, D, generator=g) * 0.02,
+          'decoder_pos_embed': official_2d(D, grid)}
+    for name, shape in [('attn.qkv', (3 * D, D)), ('attn.proj', (D, D)), ('mlp.fc1', (4 * D, D)),
+                        ('mlp.fc2', (D, 4 * D))]:
+        st[f'decoder_blocks.0.{name}.weight'] = torch.randn(*shape, generator=g) * 0.3
+        st[f'decoder_blocks.0.{name}.bias'] = torch.randn(shape[0], generator=g) * 0.1
+    for name in ('decoder_blocks.0.norm1', 'decoder_blocks.0.norm2', 'decoder_norm'):
+        st[f'{name}.weight'] = 1 + torch.randn(D, generator=g) * 0.1
+        st[f'{name}.bias'] = torch.randn(D, generator=g) * 0.1
+    st['decoder_pred.weight'] = torch.randn(unit * unit * 3, D, generator=g) * 0.3
+    st['decoder_pred.bias'] = torch.randn(unit * unit * 3, generator=g) * 0.1
+    return st
+
+
+def official_forward_decoder(w, x, ids_restore, heads=2):
+    """MaskedAutoencoder.forward_decoder with timm's Block (LayerNorm eps 1e-6), float64."""
+    w = {k: v.double() for k, v in w.items()}
+    D = w['mask_token'].shape[-1]
+
+    def ln(t, name):
+        return torch.nn.functional.layer_norm(t, (D, ), w[f'{name}.weight'], w[f'{name}.bias'],
+                                              1e-6)
+
+    def lin(t, name):
+        return torch.nn.functional.linear(t, w[f'{name}.weight'], w[f'{name}.bias'])
+
+    x = lin(x, 'decoder_embed')
+    mask_tokens = w['mask_token'].repeat(x.shape[0], ids_restore.shape[1] - x.shape[1], 1)
+    x_ = torch.cat([x, mask_tokens], dim=1)
+    x = torch.gather(x_, 1, ids_restore.unsqueeze(-1).repeat(1, 1, D)) + w['decoder_pos_embed']
+    B, N, _ = x.shape
+    y = ln(x, 'decoder_blocks.0.norm1')
+    qkv = lin(y, 'decoder_blocks.0.attn.qkv').reshape(B, N, 3, heads, D // heads)
+    q, k, v = qkv.permute(2, 0, 3, 1, 4)
+    a = (q @ k.transpose(-2, -1) * (D // heads)**-0.5).softmax(-1)
+    x = x + lin((a @ v).transpose(1, 2).reshape(B, N, D), 'decoder_blocks.0.attn.proj')
+    h = torch.nn.functional.gelu(lin(ln(x, 'decoder_blocks.0.norm2'), 'decoder_blocks.0.mlp.fc1'))
+    x = x + lin(h, 'decoder_blocks.0.mlp.fc2')
+    return lin(ln(x, 'decoder_norm'), 'decoder_pred')
+
+
+def test_official_model_converts_with_its_decoder_table_and_function():
+    from mmdbp.models.necks import GreenMIMDecoder
+    from mmdbp.models.utils.greenmim_ckpt_convert import convert_official_greenmim_model
+    encoder = randomised(GreenMIMSwin(arch=TINY, img_size=64, window_size=2, merge_order='swin'))
+    official = {}
+    for k, v in encoder.state_dict().items():
+        k = re.sub(r'^stages\.', 'layers.', k).replace('attn.w_msa.', 'attn.')
+        k = k.replace('ffn.layers.0.0.', 'mlp.fc1.').replace('ffn.layers.1.', 'mlp.fc2.')
+        k = k.replace('patch_embed.projection.', 'patch_embed.proj.').replace('norm3.', 'norm.')
+        official[f'encoder.{k}'] = v
+    decoder = official_decoder_state(C=64, D=32, unit=2, grid=2)
+    official.update(decoder)
+    converted = convert_official_greenmim_model(official)
+    backbone = GreenMIMSwin(arch=TINY, img_size=64, window_size=2,
+                            norm_cfg=dict(type='LN', eps=1e-6))
+    backbone.load_state_dict({k[9:]: v for k, v in converted.items() if k.startswith('backbone.')},
+                             strict=True)
+    # an mmpretrain-order decoder still computes the official function: the table is carried
+    neck = GreenMIMDecoder(grid_size=2, unit_size=2, embed_dims=64, decoder_embed_dims=32,
+                           decoder_depth=1, decoder_num_heads=2, sincos_order='mmpretrain')
+    neck.init_weights()
+    neck.load_state_dict({k[5:]: v for k, v in converted.items() if k.startswith('neck.')},
+                         strict=True)
+    torch.testing.assert_close(neck.decoder_pos_embed.data, decoder['decoder_pos_embed'])
+    neck.double().eval()
+    mask = torch.tensor([[1., 0., 1., 0.], [0., 1., 1., 0.]])
+    latent = torch.randn(2, 2, 64, dtype=torch.float64)
+    # the official decoder given the row-major restore that the sparse encoder's order needs
+    row_major = torch.argsort(torch.argsort(mask, dim=1, stable=True), dim=1)
+    with torch.no_grad():
+        torch.testing.assert_close(neck(latent, mask),
+                                   official_forward_decoder(decoder, latent, row_major),
+                                   rtol=0, atol=1e-12)
+    with pytest.raises(KeyError, match='teacher.weight'):
+        convert_official_greenmim_model({**official, 'teacher.weight': torch.zeros(1)})
