@@ -1,23 +1,98 @@
-"""Load mmengine checkpoints under torch >= 2.6.
+"""Load mmengine checkpoints safely under torch >= 2.6.
 
-torch 2.6 made ``torch.load(weights_only=True)`` the default. mmengine 0.10.7 still calls plain
-``torch.load`` in its local checkpoint loader, and its own checkpoints hold more than tensors
-(the message hub's ``HistoryBuffer`` and numpy arrays), so with this stack every
-``load_from``, ``resume`` and ``init_cfg=dict(type='Pretrained', ...)`` of an mmengine
-checkpoint fails with "Weights only load failed".
+torch 2.6 made ``torch.load(weights_only=True)`` the default: unpickling may only build tensors,
+plain containers and the classes on torch's allow-list, so a checkpoint cannot run code when it
+is loaded. mmengine 0.10.7 calls plain ``torch.load``, and its own checkpoints hold more than
+tensors (the message hub's ``HistoryBuffer`` and the numpy arrays and scalars it stores), so
+without help every ``load_from``, ``resume`` and ``init_cfg=dict(type='Pretrained', ...)`` of an
+mmengine checkpoint fails with "Weights only load failed ... HistoryBuffer".
 
-Importing mmdbp re-registers mmengine's loader for local paths with the behaviour mmengine was
-written for (``weights_only=False``): local checkpoints are trusted, exactly as with torch < 2.6.
-Remote URLs keep mmengine's own loaders.
+Importing mmdbp keeps ``weights_only=True`` and adds exactly those classes to torch's allow-list
+(:data:`SAFE_GLOBALS`, one list: extend it there when a checkpoint gains a new kind of value).
+A checkpoint that needs anything else (a pickle that would run code) is still refused.
+
+For the converters in ``tools/model_converters/``, which read downloaded (untrusted) files,
+:func:`load_checkpoint_file` loads with ``weights_only=True`` and explains a refusal; trusted
+legacy files that pickle other objects load with ``--trust-pickle`` or ``MMDBP_TRUST_PICKLE=1``
+(with a warning).
+
+mmengine's local loader is wrapped only to add a hint to "can not be found" for a checkpoint in
+``work_dirs/<config name>/``: the config that writes it. Loading itself is mmengine's.
 """
 import glob
+import os
 import os.path as osp
-from typing import Optional
+import pickle
+import warnings
+from typing import Any, Callable, List, Optional, Tuple, Union
 
+import numpy as np
 import torch
+from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+#: Environment variable that lets the converters load trusted legacy pickles (``=1``).
+TRUST_PICKLE_ENV = 'MMDBP_TRUST_PICKLE'
+
+# numpy's dtype classes of the values mmengine and mmdbp store (numbers, bools, strings); not
+# the object / void dtypes.
+_NUMPY_DTYPES = ('Bool', 'Int8', 'UInt8', 'Int16', 'UInt16', 'Int32', 'UInt32', 'Int64',
+                 'UInt64', 'LongLong', 'ULongLong', 'Float16', 'Float32', 'Float64',
+                 'LongDouble', 'Complex64', 'Complex128', 'CLongDouble', 'Bytes', 'Str')
+
+
+def _numpy_globals() -> List[Union[Callable, Tuple[Callable, str]]]:
+    """numpy arrays (``_reconstruct``, ``ndarray``, ``dtype`` and the concrete dtype classes)
+    and numpy scalars (``scalar``); numpy.random's ``RandomState.get_state()`` is a tuple of
+    these. Under numpy >= 2 the functions are also listed under numpy 1's module names, which
+    checkpoints written with numpy 1 refer to."""
+    if int(np.__version__.split('.')[0]) >= 2:
+        from numpy._core import multiarray
+    else:
+        from numpy.core import multiarray
+    out: List[Union[Callable, Tuple[Callable, str]]] = [
+        multiarray._reconstruct, multiarray.scalar, np.ndarray, np.dtype]
+    for name in ('_reconstruct', 'scalar'):
+        func = getattr(multiarray, name)
+        if func.__module__ != 'numpy.core.multiarray':
+            out.append((func, f'numpy.core.multiarray.{name}'))
+    dtypes = getattr(np, 'dtypes', None)  # numpy >= 1.25 pickles dtypes by their class
+    if dtypes is not None:
+        out += [getattr(dtypes, f'{n}DType') for n in _NUMPY_DTYPES if hasattr(dtypes, f'{n}DType')]
+    return out
+
+
+# HistoryBuffer.__getstate__ stores its statistics methods, which pickle as
+# ``getattr(HistoryBuffer, 'mean')``. Allowing ``builtins.getattr`` itself would hand a pickle
+# any attribute of any allowed object; this stand-in resolves exactly those four.
+_HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_statistic(obj: Any, name: str) -> Callable:
+    """What ``builtins.getattr`` means while unpickling with ``weights_only=True``: only
+    ``HistoryBuffer``'s own statistics methods (``min``, ``max``, ``current``, ``mean``)."""
+    if obj is HistoryBuffer and name in _HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
+    raise pickle.UnpicklingError(
+        f'getattr({getattr(obj, "__name__", type(obj).__name__)}, {name!r}) is not allowed in a '
+        "checkpoint (only HistoryBuffer's statistics methods are).")
+
+
+#: Everything besides tensors that mmengine (and mmdbp) write into checkpoints: the message
+#: hub's ``HistoryBuffer`` (with its statistics methods) and numpy arrays, scalars and dtypes
+#: (also what numpy's and python's RNG states are made of). Extend this list, nowhere else.
+SAFE_GLOBALS: List[Union[Callable, Tuple[Callable, str]]] = [
+    HistoryBuffer, (history_buffer_statistic, 'builtins.getattr')] + _numpy_globals()
+
+
+def allow_mmengine_checkpoints() -> None:
+    """Add :data:`SAFE_GLOBALS` to torch's ``weights_only`` allow-list (idempotent)."""
+    torch.serialization.add_safe_globals(SAFE_GLOBALS)
+
+
+allow_mmengine_checkpoints()
 
 
 def producing_config(filename: str) -> Optional[str]:
@@ -34,13 +109,66 @@ def producing_config(filename: str) -> Optional[str]:
     return None
 
 
-@CheckpointLoader.register_scheme(prefixes='', force=True)
+def missing_checkpoint_message(filename: str) -> str:
+    """``<file> can not be found.`` (mmengine's words) and, for a work-dir checkpoint of an mmdbp
+    config, which training run writes it."""
+    config = producing_config(filename)
+    hint = (f' It is written by training {config}: run `python tools/train.py {config}` '
+            'first, or point the config at another checkpoint.' if config else '')
+    return f'{filename} can not be found.{hint}'
+
+
+# mmengine's own loader for local paths (registered under the empty prefix)
+_mmengine_load_from_local = CheckpointLoader._schemes.get('')
+if getattr(_mmengine_load_from_local, '__module__', None) == __name__:  # module reloaded
+    _mmengine_load_from_local = _mmengine_load_from_local.__wrapped__
+
+
 def load_from_local(filename: str, map_location=None):
-    """mmengine's ``load_from_local`` with ``weights_only=False`` (trusted local files)."""
-    filename = osp.expanduser(filename)
+    """mmengine's ``load_from_local`` (``torch.load`` with torch's safe default), with
+    :func:`missing_checkpoint_message` for a missing file."""
+    if not osp.isfile(osp.expanduser(filename)):
+        raise FileNotFoundError(missing_checkpoint_message(osp.expanduser(filename)))
+    return _mmengine_load_from_local(filename, map_location)
+
+
+load_from_local.__wrapped__ = _mmengine_load_from_local
+CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
+
+
+def trust_pickle_from_env() -> bool:
+    """Whether ``MMDBP_TRUST_PICKLE`` is set to a true value (1, true, yes)."""
+    return os.environ.get(TRUST_PICKLE_ENV, '').strip().lower() in ('1', 'true', 'yes')
+
+
+def load_checkpoint_file(filename: str, trust_pickle: bool = False,
+                         map_location: Any = 'cpu') -> Any:
+    """Load a checkpoint file that may come from anywhere (a downloaded official release).
+
+    Loads with ``weights_only=True`` (tensors, containers, :data:`SAFE_GLOBALS`). A file that
+    pickles other objects is refused with :class:`SystemExit` naming them; with
+    ``trust_pickle`` (or ``MMDBP_TRUST_PICKLE=1``) it is loaded with ``weights_only=False``
+    after a warning, which runs whatever code the file carries: only for files you trust.
+
+    Args:
+        filename (str): a local checkpoint file.
+        trust_pickle (bool): allow arbitrary pickles. Defaults to False.
+        map_location: as for ``torch.load``. Defaults to ``'cpu'``.
+    """
     if not osp.isfile(filename):
-        config = producing_config(filename)
-        hint = (f' It is written by training {config}: run `python tools/train.py {config}` '
-                'first, or point the config at another checkpoint.' if config else '')
-        raise FileNotFoundError(f'{filename} can not be found.{hint}')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+        raise SystemExit(f'checkpoint {filename!r} does not exist: pass the path of a '
+                         'checkpoint file.')
+    if trust_pickle or trust_pickle_from_env():
+        warnings.warn(f'Loading {filename} with weights_only=False (--trust-pickle / '
+                      f'{TRUST_PICKLE_ENV}=1): code pickled into the file runs now. Only do '
+                      'this for files from a source you trust.', stacklevel=2)
+        return torch.load(filename, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(filename, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        detail = str(err).split('WeightsUnpickler error:')[-1].strip().split('\n')[0]
+        raise SystemExit(
+            f'{filename} was refused: it pickles objects other than tensors and the values '
+            f'mmengine stores ({detail}), and loading it could run code. If you trust the file '
+            f'(e.g. an old checkpoint of your own), rerun with --trust-pickle or set '
+            f'{TRUST_PICKLE_ENV}=1.') from None
