@@ -75,9 +75,16 @@ class TokenKeepPredictor(nn.Module):
 
 
 def num_tokens_kept(num_patches: int, ratio: float) -> int:
-    """``int(L * ratio)`` as DynamicViT, robust to float round-off (``0.7 * 90`` is
-    62.99999999999999 in floating point), and at least 1."""
-    return max(1, int(num_patches * ratio + 1e-6))
+    """Patch tokens kept at inference: ``int(L * ratio)`` with the released code's float
+    arithmetic (``int(init_n * token_ratio[i])`` in ``models/dyvit.py``), so the counts equal the
+    official ones for every (L, ratio), round-off included (``0.7 * 90`` is 62.99999999999999 in
+    floating point: 62 tokens, as the official model).
+
+    Deviation (guard): where the official count is 0 (``L * ratio < 1``) one token is kept; the
+    official model would run the later blocks on the cls token alone and divide by zero in the
+    next prediction module's global average.
+    """
+    return max(1, int(num_patches * ratio))
 
 
 @MODELS.register_module()

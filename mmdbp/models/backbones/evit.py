@@ -33,9 +33,12 @@ from .vit import FastVisionTransformer
 
 
 def num_attentive_kept(num_tokens: int, keep_rate: float) -> int:
-    """``ceil(keep_rate * (N - 1))`` as EViT (N - 1 = non-cls tokens), robust to float
-    round-off (``0.55 * 100`` is 55.00000000000001 in floating point) and at least 1."""
-    return max(1, math.ceil(keep_rate * num_tokens - 1e-6))
+    """Attentive tokens kept: ``math.ceil(keep_rate * (N - 1))`` exactly as the released code
+    (``left_tokens`` in ``evit.py``; ``num_tokens`` = N - 1, the non-cls tokens, the fused token
+    of an earlier stage included), with its float arithmetic: ``0.55 * 100`` is
+    55.00000000000001 in floating point, so 56 tokens are kept, as by the official model.
+    For ``keep_rate > 0`` and ``num_tokens >= 1`` this is at least 1 (the official asserts it)."""
+    return math.ceil(keep_rate * num_tokens)
 
 
 def reorganize_tokens(x: torch.Tensor, cls_attn: torch.Tensor, num_keep: int,

@@ -110,6 +110,11 @@ _TO_MMDBP = [
     (r'^ln2\.', r'norm_avg.'),
     (r'^patch_embed\.proj\.', r'patch_embed.projection.'),  # timm / official DeiT
     (r'^fc_norm\.', r'norm_avg.'),  # timm global-pool norm
+    # official DynamicViT (raoyongming/DynamicViT, ``models/dyvit.py``): its ``PredictorLG``
+    # modules have the layout of mmdbp's ``TokenKeepPredictor`` (in_conv: LayerNorm, Linear,
+    # GELU; out_conv: Linear, GELU, Linear, GELU, Linear, LogSoftmax), only the list is named
+    # ``score_predictor`` instead of ``predictors``
+    (r'^score_predictor\.(\d+)\.', r'predictors.\1.'),
 ]
 
 
@@ -125,7 +130,9 @@ def vit_key_to_mmdbp(key: str) -> str:
 
 def convert_vit_to_mmdbp(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Rename a ViT backbone state dict in mmpretrain's (``VisionTransformer``, ``MAEViT``, DeiT),
-    mmseg's or timm's / official DeiT's layout to :class:`FastVisionTransformer`'s. Keys without
+    mmseg's or timm's / official DeiT's layout to :class:`FastVisionTransformer`'s (official
+    DynamicViT ``score_predictor.i.*`` become :class:`DynamicViT`'s ``predictors.i.*``; official
+    EViT checkpoints are timm ViTs and need no other rule). Keys without
     a rule (``cls_token``, ``pos_embed``, an already converted key, a classifier ``head``) keep
     their names."""
     return OrderedDict((vit_key_to_mmdbp(k), v) for k, v in state_dict.items())

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from mmdbp.models.backbones import DynamicViT
-from mmdbp.models.backbones.dynamic_vit import TokenKeepPredictor
+from mmdbp.models.backbones.dynamic_vit import TokenKeepPredictor, num_tokens_kept
 
 ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
 SMALL = dict(arch=ARCH, img_size=32, patch_size=8)  # 4 x 4 = 16 patch tokens
@@ -30,10 +30,34 @@ def test_explicit_keep_ratios(token_counts):
     assert token_counts(model, torch.randn(1, 3, 32, 32)) == [17, 17, 9, 9, 5, 5]
 
 
-def test_round_off_does_not_drop_an_extra_token(token_counts):
-    # 0.7 * 90 = 62.99999999999999 in floating point; DynamicViT must keep 63
+def official_num_keep(init_n, base_rate):
+    """Tokens kept at each stage by the released DynamicViT (raoyongming/DynamicViT):
+    ``KEEP_RATE = [r, r ** 2, r ** 3]`` (``main.py``) and ``int(init_n * token_ratio[i])``
+    (``models/dyvit.py``), transcribed with the same float arithmetic."""
+    keep_rate = [base_rate, base_rate**2, base_rate**3]
+    return [int(init_n * keep_rate[i]) for i in range(3)]
+
+
+def test_token_counts_follow_the_official_rounding():
+    """Every (L, rho) on a grid: the official count (a guard keeps 1 where it keeps 0)."""
+    model_ratios = {}
+    for L in list(range(1, 80)) + [90, 100, 144, 196, 256, 576, 784, 1024]:
+        for r100 in range(1, 101):
+            rho = r100 / 100
+            if rho not in model_ratios:
+                model_ratios[rho] = DynamicViT(keep_ratio=rho, pruning_locs=(1, 3, 4),
+                                               **SMALL).keep_ratios
+            got = [num_tokens_kept(L, ratio) for ratio in model_ratios[rho]]
+            assert got == [max(1, n) for n in official_num_keep(L, rho)], (L, rho)
+    # the pair the fidelity check found (round-off: 62.99999999999999), 0 -> 1 (guard)
+    assert num_tokens_kept(90, 0.7) == 62
+    assert num_tokens_kept(16, 0.05) == 1
+
+
+def test_round_off_follows_the_official_model(token_counts):
+    # 0.7 * 90 = 62.99999999999999 in floating point: the official model keeps int() = 62
     model = DynamicViT(keep_ratios=(0.7, ), pruning_locs=(1, ), **SMALL).eval()
-    assert token_counts(model, torch.randn(1, 3, 80, 72))[1] == 1 + 63  # 10 x 9 patches
+    assert token_counts(model, torch.randn(1, 3, 80, 72))[1] == 1 + 62  # 10 x 9 patches
 
 
 def test_training_keeps_the_batch_shape(token_counts):

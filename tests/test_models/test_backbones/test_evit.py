@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmdbp.models.backbones import EViT
-from mmdbp.models.backbones.evit import reorganize_tokens
+from mmdbp.models.backbones.evit import num_attentive_kept, reorganize_tokens
 from mmdbp.models.utils.token_map import PrunedTokenMap
 
 ARCH = dict(embed_dims=32, num_layers=6, num_heads=4, feedforward_channels=64)
@@ -26,11 +26,31 @@ def test_keeps_exactly_the_configured_number_of_tokens(keep_rate, fuse, expected
     assert token_counts(model, torch.randn(2, 3, 32, 32), 'norm2') == expected
 
 
-def test_round_off_does_not_keep_an_extra_token(token_counts):
-    # 0.55 * 100 = 55.00000000000001 in floating point; EViT must keep 55, not 56
+def official_left_tokens(N, keep_rate):
+    """``left_tokens`` of the released EViT (youweiliang/evit, ``evit.py``, ``Attention.forward``)
+    for N tokens (cls included), transcribed: no pruning at keep rate 1, else
+    ``math.ceil(keep_rate * (N - 1))``."""
+    left_tokens = N - 1
+    if keep_rate < 1:
+        left_tokens = math.ceil(keep_rate * (N - 1))
+    return left_tokens
+
+
+def test_token_counts_follow_the_official_rounding():
+    for N in list(range(2, 80)) + [91, 101, 145, 197, 257, 577]:
+        for r100 in range(1, 101):
+            rate = r100 / 100
+            assert num_attentive_kept(N - 1, rate) == official_left_tokens(N, rate), (N, rate)
+    # round-off as the official: 55.00000000000001 -> 56 and the fidelity check's 25 tokens at
+    # 0.28: 7.000000000000001 -> 8
+    assert num_attentive_kept(100, 0.55) == 56 and num_attentive_kept(25, 0.28) == 8
+
+
+def test_round_off_follows_the_official_model(token_counts):
+    # 0.55 * 100 = 55.00000000000001 in floating point: the official model keeps ceil() = 56
     model = EViT(keep_rate=0.55, pruning_locs=(0, ), fuse_token=False,
                  arch=ARCH, img_size=80, patch_size=8).eval()  # 100 patches
-    assert token_counts(model, torch.randn(1, 3, 80, 80), 'norm2')[0] == 1 + 55
+    assert token_counts(model, torch.randn(1, 3, 80, 80), 'norm2')[0] == 1 + 56
 
 
 def test_train_keep_rate_applies_in_training_only(token_counts):
