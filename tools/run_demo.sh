@@ -6,7 +6,10 @@
 #   4. UPerNet fine-tuning on the ADE20K-format set
 #   5. evaluation (mIoU) of the fine-tuned model
 #   6. loss plot and a summary of where everything is; with several runs (MAE and DBP-MAE), the
-#      validation-loss-vs-time plot and the time/energy/CO2-to-baseline table (compare_runs.py)
+#      validation-loss-vs-time plot and the time/energy/CO2-to-baseline table (compare_runs.py),
+#      with the iterations to the baseline's best and the step-cost ratio of the runs measured
+#      side by side in one process (tools/benchmark.py): a headline ratio that machine load
+#      cannot fool, and a warning when the measured wall-clock disagrees with it
 # Environment: DEMO_WORK_DIR (default work_dirs/demo), PYTHON (default .venv/bin/python),
 # DEMO_PRETRAIN_ITERS / DEMO_FINETUNE_ITERS (override the configs' iterations, e.g. for a smoke test).
 set -euo pipefail
@@ -51,6 +54,7 @@ main() {
 
   SUMMARY=()
   PLOT_ARGS=()
+  CONFIGS=()
   for run in "${PRETRAIN_RUNS[@]}"; do
     LABEL="${run%%:*}"
     CONFIG="${run#*:}"
@@ -61,6 +65,7 @@ main() {
     "$PY" tools/train.py "$CONFIG" --work-dir "$WD/pretrain" "${PRE_OPTS[@]}"
     CKPT="$(cat "$WD/pretrain/last_checkpoint")"
     PLOT_ARGS+=("$LABEL=$WD/pretrain")
+    CONFIGS+=("$CONFIG")
 
     step "3/6 [$LABEL] checkpoint conversion: encoder (DBP matrices folded in, if any) -> mmseg ViT"
     "$PY" tools/model_converters/dbp_mae_to_vit.py "$CKPT" "$WD/vit_mmseg.pth" --target mmseg
@@ -80,7 +85,23 @@ main() {
   "$PY" tools/analysis/plot_train_loss.py "${PLOT_ARGS[@]}" --out "$OUT/pretrain_loss.png" | tee "$OUT/pretrain_loss.txt"
   # DBP-MAE vs MAE: validation loss vs training time, time/energy/CO2 to the baseline's best loss
   if [ "${#PLOT_ARGS[@]}" -ge 2 ]; then
-    "$PY" tools/analysis/compare_runs.py "${PLOT_ARGS[@]}" --out "$OUT/dbp_vs_mae" \
+    # step cost of every run against the first (the baseline), side by side in one process with
+    # alternating rounds: the runs above ran one after the other, maybe under different loads
+    STEP_COSTS=()
+    BATCH="$("$PY" -c 'import sys; from mmengine.config import Config; print(Config.fromfile(sys.argv[1]).train_dataloader.batch_size)' "${CONFIGS[0]}")"
+    for i in $(seq 1 $(( ${#CONFIGS[@]} - 1 ))); do
+      LABEL="${PLOT_ARGS[$i]%%=*}"
+      if "$PY" tools/benchmark.py "${CONFIGS[$i]}" --baseline "${CONFIGS[0]}" --batch "$BATCH" \
+          --device cpu --amp none --iters 5 --rounds 3 --warmup 2 --no-flops --no-md \
+          --out "$OUT/step_cost_$LABEL.json" > "$OUT/step_cost_$LABEL.log" 2>&1; then
+        STEP_COSTS+=(--step-cost "$LABEL=$OUT/step_cost_$LABEL.json")
+      else
+        echo "[demo] the side-by-side step-cost measurement of $LABEL failed (see" \
+             "$OUT/step_cost_$LABEL.log): its row gets no headline ratio." >&2
+      fi
+    done
+    "$PY" tools/analysis/compare_runs.py "${PLOT_ARGS[@]}" "${STEP_COSTS[@]}" \
+        --out "$OUT/dbp_vs_mae" \
         --title "demo: MAE vs DBP-MAE (validation reconstruction loss)" > /dev/null
   fi
 
@@ -108,7 +129,10 @@ if osp.isfile(f'{out}/dbp_vs_mae.md'):
         label, metrics = run.split('|')[0], run.split('|')[4]
         with open(metrics) as f:
             miou[label] = json.load(f)['mIoU']
-    print(f'\nDBP-MAE vs MAE (time to the baseline\'s best validation loss; {out}/dbp_vs_mae.png):\n')
+    print(f'\nDBP-MAE vs MAE (time to the baseline\'s best validation loss; {out}/dbp_vs_mae.png).'
+          '\nThe headline ratio is iterations x the step cost of the two runs measured side by '
+          'side in one process;\nwall-clock, energy and CO2 are as measured (marked unreliable '
+          'when the load changed between the runs):\n')
     print(open(f'{out}/dbp_vs_mae.md').read())
     if 'mae' in miou and 'dbp-mae' in miou:
         print(f'UPerNet mIoU: DBP-MAE {miou["dbp-mae"]:.2f} vs MAE {miou["mae"]:.2f} '

@@ -14,10 +14,24 @@ The first run is the baseline (or ``--baseline LABEL``). A run may be a group of
 the i-th of the baseline), each pair measured against its own baseline's best value, and the
 table reports the mean (and standard deviation) over seeds.
 
+**A time-to-target that load cannot fool.** Two runs measured one after the other (or beside
+other jobs) see different machine loads, and their wall-clock ratio then says more about the
+load than about the methods. So the ``.md`` has a second table with what load does not change:
+per run, the **iterations** to the baseline's best, the **step-cost ratio** of the two arms
+measured side by side in one process with alternating rounds (``--step-cost``: the JSON report
+of ``tools/benchmark.py RUN_CONFIG --baseline BASELINE_CONFIG``, or the number), the process
+**CPU time** to the target, and the **headline ratio = iteration ratio x same-run step-cost
+ratio**. When a run's wall-clock per iteration, relative to the baseline's, differs from the
+same-run step-cost ratio by more than ``--load-tolerance`` (20%), the machine's load changed
+between the runs: a warning is printed and the wall-clock, energy and CO2 ratios are marked
+*unreliable* (they stay in the table).
+
 Example::
 
+    python tools/benchmark.py DBP_CONFIG --baseline MAE_CONFIG --batch 32 --device cpu \\
+        --no-md --out work_dirs/step_cost.json
     python tools/analysis/compare_runs.py MAE=work_dirs/mae DBP-MAE=work_dirs/dbp_mae \\
-        --out work_dirs/compare
+        --step-cost work_dirs/step_cost.json --out work_dirs/compare
 """
 import argparse
 import json
@@ -28,6 +42,53 @@ import statistics
 from typing import Dict, List, Optional, Sequence, Tuple
 
 CLOCK_NAMES = dict(train_time='training time', wall_time='wall-clock', cpu_time='CPU time')
+LOAD_TOLERANCE = 0.2  # wall-clock per iteration vs the same-run step-cost ratio
+
+
+def read_step_cost(spec: str) -> float:
+    """Step cost of a run relative to the baseline's (> 1: the run's step costs more), from a
+    number or from the JSON report of ``tools/benchmark.py RUN_CONFIG --baseline BASELINE``
+    (target = the run): the ratio of the median per-round times of the two, measured side by
+    side in alternating rounds; CPU time on CPU (what a step costs whatever else runs), else
+    wall-clock."""
+    try:
+        value = float(spec)
+    except ValueError:
+        pass
+    else:
+        if not value > 0:
+            raise ValueError(f'compare_runs: a step-cost ratio must be > 0, got {spec}.')
+        return value
+    if not osp.isfile(spec):
+        raise FileNotFoundError(f'compare_runs: --step-cost {spec!r} is neither a number nor a '
+                                'file (the JSON report of tools/benchmark.py).')
+    with open(spec) as f:
+        report = json.load(f)
+    results = report.get('results', [])
+    if len(results) < 2:
+        raise ValueError(f'compare_runs: {spec} has no baseline result; run tools/benchmark.py '
+                         'RUN_CONFIG --baseline BASELINE_CONFIG (one process, both arms).')
+    target, base = results[0], results[1]
+    key = 'round_cpu_s' if str(report.get('device', 'cpu')).startswith('cpu') and \
+        target.get('round_cpu_s') and base.get('round_cpu_s') else 'round_s'
+    return statistics.median(target[key]) / statistics.median(base[key])
+
+
+def parse_step_costs(items: Sequence[str], labels: Sequence[str],
+                     baseline: str) -> Dict[str, float]:
+    """``[LABEL=]NUMBER_OR_JSON`` items -> run label -> step cost relative to the baseline. An
+    item without a label belongs to the only run besides the baseline."""
+    others = [label for label in labels if label != baseline]
+    costs = {baseline: 1.}
+    for item in items or ():
+        label, sep, value = item.partition('=')
+        if not sep or label not in labels:
+            if len(others) != 1:
+                raise SystemExit(f'compare_runs: say which run --step-cost {item!r} is for '
+                                 f'(LABEL=VALUE with LABEL one of {others}).')
+            label, value = others[0], item
+        costs[label] = read_step_cost(value)
+    return costs
 
 
 def load_run(work_dir: str, ttt_file: str = 'time_to_target.json',
@@ -74,17 +135,35 @@ def run_totals(run: dict, clock: str) -> dict:
     return totals
 
 
-def compare_pair(baseline: dict, run: dict, clock: str) -> dict:
-    """Time / energy / CO2 of ``run`` and ``baseline`` to the baseline's best value."""
+def wall_per_iter(run: dict) -> Optional[float]:
+    """Training wall-clock (validation excluded) per iteration over the whole run."""
+    last = run['curve'][-1]
+    return last['train_time'] / last['iter'] if last.get('iter') else None
+
+
+def compare_pair(baseline: dict, run: dict, clock: str, step_cost: Optional[float] = None,
+                 tolerance: float = LOAD_TOLERANCE) -> dict:
+    """Time / energy / CO2 / iterations of ``run`` and ``baseline`` to the baseline's best value;
+    with the same-run ``step_cost`` ratio (run / baseline), the headline ratio (iteration ratio x
+    step cost) and whether the wall-clock per iteration disagrees with it (load changed)."""
     target = best_value(baseline)
     base_hit, hit = first_reach(baseline, target), first_reach(run, target)
     out = dict(target=target, best=best_value(run), reached=hit is not None,
                totals=run_totals(run, clock))
-    for key, field in (('time', clock), ('energy_kwh', 'energy_kwh'), ('emissions_kg', 'emissions_kg')):
+    for key, field in (('time', clock), ('energy_kwh', 'energy_kwh'), ('emissions_kg', 'emissions_kg'),
+                       ('iters', 'iter'), ('cpu_time', 'cpu_time')):
         value = hit.get(field) if hit else None
         base = base_hit.get(field) if base_hit else None
         out[key] = value
         out[f'{key}_ratio'] = value / base if value is not None and base else None
+    out['step_cost'] = step_cost
+    out['headline_ratio'] = (out['iters_ratio'] * step_cost
+                             if out['iters_ratio'] is not None and step_cost else None)
+    run_wall, base_wall = wall_per_iter(run), wall_per_iter(baseline)
+    out['wall_per_iter'] = run_wall
+    out['wall_per_iter_ratio'] = run_wall / base_wall if run_wall and base_wall else None
+    out['load_changed'] = bool(step_cost and out['wall_per_iter_ratio'] is not None and
+                               abs(out['wall_per_iter_ratio'] / step_cost - 1.) > tolerance)
     return out
 
 
@@ -115,19 +194,29 @@ def _fmt(mean: Optional[float], std: Optional[float], digits: int = 4, unit: str
     return text + (f' ± {std:.2g}' if std else '')
 
 
-def compare(runs: List[Tuple[str, List[dict]]], baseline_label: str, clock: str) -> List[dict]:
-    """Per group: the mean/std over seeds of every quantity of :func:`compare_pair`."""
+def compare(runs: List[Tuple[str, List[dict]]], baseline_label: str, clock: str,
+            step_costs: Optional[Dict[str, float]] = None,
+            tolerance: float = LOAD_TOLERANCE) -> List[dict]:
+    """Per group: the mean/std over seeds of every quantity of :func:`compare_pair`, and the
+    seeds whose wall-clock per iteration disagrees with the same-run step cost
+    (``load_changed``)."""
     groups = dict(runs)
     base = groups[baseline_label]
+    step_costs = step_costs or {}
     rows = []
     for label, seeds in runs:
         if len(seeds) != len(base):
             raise ValueError(f'Group {label!r} has {len(seeds)} runs and the baseline '
                              f'{baseline_label!r} {len(base)}: groups are paired seed by seed.')
-        pairs = [compare_pair(b, r, clock) for b, r in zip(base, seeds)]
-        row = dict(label=label, seeds=len(seeds), reached=sum(p['reached'] for p in pairs))
+        cost = 1. if label == baseline_label else step_costs.get(label)
+        pairs = [compare_pair(b, r, clock, cost, tolerance) for b, r in zip(base, seeds)]
+        row = dict(label=label, seeds=len(seeds), reached=sum(p['reached'] for p in pairs),
+                   step_cost=cost, load_changed=[i for i, p in enumerate(pairs)
+                                                 if p['load_changed']],
+                   pairs=pairs)
         for key in ('best', 'time', 'time_ratio', 'energy_kwh', 'energy_kwh_ratio', 'emissions_kg',
-                    'emissions_kg_ratio'):
+                    'emissions_kg_ratio', 'iters', 'iters_ratio', 'cpu_time', 'cpu_time_ratio',
+                    'headline_ratio', 'wall_per_iter', 'wall_per_iter_ratio'):
             row[key] = _mean_std([p[key] for p in pairs])
         for key in ('time', 'energy_kwh', 'emissions_kg'):
             row[f'total_{key}'] = _mean_std([p['totals'][key] for p in pairs])
@@ -137,6 +226,9 @@ def compare(runs: List[Tuple[str, List[dict]]], baseline_label: str, clock: str)
 
 
 def markdown_table(rows: List[dict], monitor: str, clock: str) -> str:
+    """Time, energy and CO2 to the baseline's best; the ratios of a run whose wall-clock per
+    iteration disagrees with its same-run step cost (load changed) are marked unreliable
+    (except a CPU-time ratio, which load hardly changes)."""
     clock_name = CLOCK_NAMES[clock]
     head = (f'| run | seeds | best {monitor} | {clock_name} to baseline best (s) | ratio | '
             'energy to it (kWh) | ratio | CO2 to it (kg) | ratio | total time (s) | '
@@ -144,14 +236,57 @@ def markdown_table(rows: List[dict], monitor: str, clock: str) -> str:
     lines = [head, '|' + '---|' * 12]
     for r in rows:
         reached = '' if r['reached'] == r['seeds'] else f' ({r["reached"]}/{r["seeds"]} reached)'
+        flag = ' (unreliable: load changed)' if r.get('load_changed') else ''
+        time_flag = flag if clock != 'cpu_time' else ''
         lines.append('| ' + ' | '.join([
             r['label'], str(r['seeds']), _fmt(*r['best'], digits=5),
-            _fmt(*r['time'], digits=4) + reached, _fmt(*r['time_ratio'], digits=3),
-            _fmt(*r['energy_kwh']), _fmt(*r['energy_kwh_ratio'], digits=3),
-            _fmt(*r['emissions_kg']), _fmt(*r['emissions_kg_ratio'], digits=3),
+            _fmt(*r['time'], digits=4) + reached, _fmt(*r['time_ratio'], digits=3) + time_flag,
+            _fmt(*r['energy_kwh']), _fmt(*r['energy_kwh_ratio'], digits=3) + flag,
+            _fmt(*r['emissions_kg']), _fmt(*r['emissions_kg_ratio'], digits=3) + flag,
             _fmt(*r['total_time']), _fmt(*r['total_energy_kwh']), _fmt(*r['total_emissions_kg'])
         ]) + ' |')
     return '\n'.join(lines) + '\n'
+
+
+def iterations_table(rows: List[dict]) -> str:
+    """What machine load cannot change: iterations to the baseline's best, the same-run
+    step-cost ratio, the headline ratio (their product), process CPU time; and the wall-clock
+    per iteration, whose ratio should match the step cost when the load stayed the same."""
+    lines = ['| run | iterations to baseline best | iteration ratio | step-cost ratio (same run) '
+             '| **headline ratio** (iterations x step cost) | CPU time to it (s) | ratio '
+             '| wall-clock per iteration (s) | ratio | load check |', '|' + '---|' * 10]
+    for r in rows:
+        if r['step_cost'] is None:
+            check = 'no same-run step cost (--step-cost)'
+        elif r['load_changed']:
+            seeds = ', '.join(str(i) for i in r['load_changed'])
+            check = f'**load changed** (seed pair {seeds}): wall-clock, energy, CO2 unreliable'
+        else:
+            check = 'ok'
+        lines.append('| ' + ' | '.join([
+            r['label'], _fmt(*r['iters'], digits=4), _fmt(*r['iters_ratio'], digits=3),
+            'n/a' if r['step_cost'] is None else f'{r["step_cost"]:.3f}',
+            _fmt(*r['headline_ratio'], digits=3), _fmt(*r['cpu_time'], digits=4),
+            _fmt(*r['cpu_time_ratio'], digits=3), _fmt(*r['wall_per_iter'], digits=3),
+            _fmt(*r['wall_per_iter_ratio'], digits=3), check]) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
+def load_warnings(rows: List[dict], baseline: str, tolerance: float = LOAD_TOLERANCE) -> List[str]:
+    """One warning per run whose wall-clock per iteration (relative to the baseline's) differs
+    from its same-run step-cost ratio by more than ``tolerance``."""
+    out = []
+    for r in rows:
+        for i in r['load_changed']:
+            p = r['pairs'][i]
+            out.append(
+                f'WARNING: the machine\'s load changed between the runs: {r["label"]} (seed pair '
+                f'{i}) took {p["wall_per_iter_ratio"]:.3g}x the wall-clock per iteration of '
+                f'{baseline}, but its step costs {p["step_cost"]:.3g}x as much measured side by '
+                f'side in one process (differs by more than {tolerance:.0%}). Its wall-clock, '
+                'energy and CO2 ratios are unreliable; the headline ratio (iterations x same-run '
+                f'step cost) is {p["headline_ratio"]:.3g}.')
+    return out
 
 
 def plot(runs: List[Tuple[str, List[dict]]], rows: List[dict], monitor: str, clock: str,
@@ -194,6 +329,13 @@ def parse_args(argv=None):
                         'CPU time of the training process without validation')
     parser.add_argument('--out', default='compare_runs', help='output prefix (.png and .md)')
     parser.add_argument('--title', help='plot title')
+    parser.add_argument('--step-cost', action='append', metavar='[LABEL=]RATIO_OR_JSON',
+                        help="a run's step cost relative to the baseline's, measured side by side "
+                        'in one process: the JSON report of tools/benchmark.py RUN_CONFIG '
+                        '--baseline BASELINE_CONFIG, or the number (repeat per run)')
+    parser.add_argument('--load-tolerance', type=float, default=LOAD_TOLERANCE,
+                        help='largest accepted relative difference between the wall-clock per '
+                        'iteration ratio and the same-run step-cost ratio (default 0.2)')
     parser.add_argument('--ttt-file', default='time_to_target.json')
     parser.add_argument('--emissions-file', default='emissions.json')
     return parser.parse_args(argv)
@@ -214,15 +356,20 @@ def main(argv=None) -> Dict[str, object]:
     if baseline not in dict(spec):
         raise SystemExit(f'compare_runs: --baseline {baseline!r} is not one of {[s[0] for s in spec]}.')
     runs.sort(key=lambda item: item[0] != baseline)  # baseline first
-    rows = compare(runs, baseline, args.clock)
+    step_costs = parse_step_costs(args.step_cost, [label for label, _ in spec], baseline)
+    rows = compare(runs, baseline, args.clock, step_costs, args.load_tolerance)
+    warnings = load_warnings(rows, baseline, args.load_tolerance)
+    iters = iterations_table(rows)
     table = markdown_table(rows, monitor, args.clock)
+    text = table + '\n' + iters + ''.join('\n' + w + '\n' for w in warnings)
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     with open(args.out + '.md', 'w') as f:
-        f.write(table)
+        f.write(text)
     plot(runs, rows, monitor, args.clock, args.out + '.png', args.title)
-    print(table)
+    print(text)
     print(f'[compare_runs] wrote {args.out}.png and {args.out}.md')
-    return dict(rows=rows, table=table, png=args.out + '.png', md=args.out + '.md')
+    return dict(rows=rows, table=table, iterations_table=iters, warnings=warnings, text=text,
+                png=args.out + '.png', md=args.out + '.md')
 
 
 if __name__ == '__main__':

@@ -9,7 +9,9 @@ turns several runs' files into the comparison plot and table.
 Clocks: ``wall_time`` counts from the start of training and includes everything;
 ``train_time`` excludes the time spent in validation; ``cpu_time`` is the CPU time of the training
 process outside validation (all its threads; data-loading workers excluded), a measure of cost
-that other jobs on a shared machine disturb less than wall-clock. All continue across
+that other jobs on a shared machine disturb less than wall-clock. Every point also records the
+iteration (what ``tools/analysis/compare_runs.py`` multiplies by a step cost measured side by
+side, a time-to-target that load cannot fool) and the machine's load average. All continue across
 ``--resume`` (the state is saved in checkpoints). Energy and CO2 are read from an :class:`EmissionsHook` in the
 same runner, if there is one.
 """
@@ -26,6 +28,15 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mmdbp.registry import HOOKS
+
+def _load_avg() -> Optional[float]:
+    """The machine's 1-minute load average (None where the OS has none): recorded with every
+    point, so a comparison can tell which runs shared the machine with other jobs."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
 
 _GREATER_KEYS = ('acc', 'top', 'ap', 'auc', 'iou', 'miou', 'precision', 'recall', 'f1', 'dice')
 
@@ -134,7 +145,8 @@ class TimeToTargetHook(Hook):
         wall = self._wall()
         val_running = time.perf_counter() - self._val_start if self._val_start is not None else 0.
         point = dict(iter=iteration, epoch=runner.epoch, value=value, wall_time=wall,
-                     train_time=wall - self._val_time - val_running, cpu_time=self._cpu())
+                     train_time=wall - self._val_time - val_running, cpu_time=self._cpu(),
+                     load_avg=_load_avg())
         point.update(self._energy(runner))
         self.curve.append(point)
         if (self.reached is None and self.target is not None and math.isfinite(value)
