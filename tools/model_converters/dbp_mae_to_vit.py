@@ -16,7 +16,10 @@ mmdbp before this layout (no ``optimizer['dbp']['state_dict_folded']``) hold the
 Both encoder layouts are accepted: mmdbp's ``FastMAEViT`` (``blocks.i.attn.qkv``, ...) and
 mmpretrain's own ``MAEViT`` (``layers.i.attn.qkv``, ...; DBP switched on in an unchanged
 mmpretrain MAE config). A checkpoint without DBP state (the plain MAE baseline) is converted
-without folding, so the same tool serves both arms of a comparison.
+without folding, so the same tool serves both arms of a comparison. It prints how many tensors it
+read, wrote and left out (and which); a key in no known ViT layout is an error naming it. The
+source is loaded with ``torch.load(weights_only=True)`` (``--trust-pickle`` or
+``MMDBP_TRUST_PICKLE=1`` for a trusted legacy file).
 
 ``--full`` instead writes the whole folded model (decoder included) with its original keys and no
 DBP state: a plain MAE checkpoint for ``tools/test.py``, ``load_from`` or continued training
@@ -43,27 +46,37 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmdbp.models.utils.ckpt_convert import (convert_vit, convert_vit_to_mmdbp,  # noqa: E402
-                                             extract_backbone)
+from mmdbp.engine.checkpoint_compat import load_checkpoint_file  # noqa: E402
+from mmdbp.models.utils.convert_report import (ConversionReport,  # noqa: E402
+                                               UnconvertedKeysError, checkpoint_state_dict,
+                                               convert_vit_encoder)
 from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint  # noqa: E402
+from mmdbp.utils.tool_args import add_trust_pickle_arg  # noqa: E402
 
-# Keys of MAE encoders that a plain ViT does not have (none today; mmpretrain's MAEViT and
-# mmdbp's FastMAEViT share their ViT's parameters).
-MAE_ONLY: Tuple[str, ...] = ()
+
+def convert_with_report(checkpoint: dict, target: str = 'mmseg', prefix: str = 'backbone.',
+                        full: bool = False
+                        ) -> Tuple[Dict[str, torch.Tensor], int, ConversionReport]:
+    """The folded encoder in ``target``'s ViT layout (``full``: the whole folded model, same
+    keys), the number of folded layers and the account of every tensor read
+    (:class:`UnconvertedKeysError` for keys in no known layout)."""
+    state, num_folded = fold_dbp_checkpoint(
+        dict(checkpoint, state_dict=checkpoint_state_dict(checkpoint)))
+    report = ConversionReport('dbp_mae_to_vit', state)
+    if full:
+        out = OrderedDict((k, state[k]) for k in report.read)
+        report.converted(out)
+    else:
+        out = convert_vit_encoder(report, target, prefix)
+    report.note(f'{num_folded} DBP layers folded (R from the optimizer state)' if num_folded
+                else 'no DBP state: nothing to fold')
+    return out, num_folded, report
 
 
 def convert_dbp_mae(checkpoint: dict, target: str = 'mmseg',
                     prefix: str = 'backbone.') -> Tuple[Dict[str, torch.Tensor], int]:
     """Folded encoder in ``target``'s ViT layout, and the number of folded layers."""
-    state, num_folded = fold_dbp_checkpoint(checkpoint)
-    encoder = extract_backbone(state, prefix)
-    if not encoder:
-        raise KeyError(f'The checkpoint has no weights under {prefix!r}; is it an MAE '
-                       'pre-training checkpoint? (see --prefix)')
-    encoder = convert_vit_to_mmdbp(encoder)  # mmpretrain MAEViT layout -> mmdbp; identity otherwise
-    encoder = OrderedDict((k, v) for k, v in encoder.items() if not k.startswith(MAE_ONLY))
-    if target != 'mmdbp':
-        encoder = convert_vit(encoder, target=target, drop_unknown=False)
+    encoder, num_folded, _ = convert_with_report(checkpoint, target, prefix)
     return encoder, num_folded
 
 
@@ -77,26 +90,26 @@ def parse_args(argv=None):
     parser.add_argument('--prefix', default='backbone.', help='prefix of the encoder weights')
     parser.add_argument('--full', action='store_true',
                         help='write the whole folded model (same keys, no DBP state) instead')
+    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    if args.full:
-        state, num_folded = fold_dbp_checkpoint(checkpoint)
-        what = 'full model'
-    else:
-        state, num_folded = convert_dbp_mae(checkpoint, args.target, args.prefix)
-        what = f'encoder ({args.target} ViT layout)'
+    checkpoint = load_checkpoint_file(args.src, args.trust_pickle)
+    try:
+        state, num_folded, report = convert_with_report(checkpoint, args.target, args.prefix,
+                                                        args.full)
+        summary = report.summary(state, args.dst)
+    except UnconvertedKeysError as err:
+        raise SystemExit(f'[dbp_mae_to_vit] {args.src}: {err}') from None
     meta = dict(source=osp.abspath(args.src), target='full' if args.full else args.target,
                 dbp_folded_layers=num_folded)
     if isinstance(checkpoint.get('meta'), dict):
         meta.update({k: checkpoint['meta'][k] for k in ('iter', 'epoch') if k in checkpoint['meta']})
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(dict(state_dict=state, meta=meta), args.dst)
-    folded = f'{num_folded} DBP layers folded' if num_folded else 'no DBP state: nothing to fold'
-    print(f'[dbp_mae_to_vit] {folded}; {len(state)} tensors of the {what} -> {args.dst}')
+    print(summary)
 
 
 if __name__ == '__main__':

@@ -5,6 +5,13 @@ optimizer state), renames them from
 mmdbp's timm-style ViT names to the target library's ``VisionTransformer`` names
 (:mod:`mmdbp.models.utils.ckpt_convert`), and saves ``{'state_dict': ..., 'meta': ...}``.
 
+Every tensor of the source is converted or left out for a reason the tool prints (decoder,
+head, ...); a key in no layout it knows (mmdbp's, mmpretrain's ``VisionTransformer`` /
+``MAEViT``, e.g. a checkpoint of ``mim train mmpretrain`` with mmpretrain's own MAE, mmseg's, timm /
+official DeiT and MAE releases) is an error naming it, and nothing is written. The source is
+loaded with ``torch.load(weights_only=True)``; ``--trust-pickle`` (or ``MMDBP_TRUST_PICKLE=1``)
+loads a trusted legacy file that pickles other objects.
+
 Use the output as ``init_cfg=dict(type='Pretrained', checkpoint=OUT)`` of mmseg's / mmpretrain's
 ``VisionTransformer`` (``--target mmdbp`` keeps mmdbp's names for ``FastVisionTransformer``).
 
@@ -24,7 +31,11 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
-from mmdbp.models.utils.ckpt_convert import convert_vit, extract_backbone  # noqa: E402
+from mmdbp.engine.checkpoint_compat import load_checkpoint_file  # noqa: E402
+from mmdbp.models.utils.convert_report import (ConversionReport,  # noqa: E402
+                                               UnconvertedKeysError, checkpoint_state_dict,
+                                               convert_vit_encoder)
+from mmdbp.utils.tool_args import add_trust_pickle_arg  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -34,25 +45,25 @@ def parse_args(argv=None):
     parser.add_argument('--target', choices=['mmseg', 'mmpretrain', 'mmdbp'], default='mmseg',
                         help='whose ViT parameter names to write')
     parser.add_argument('--prefix', default='backbone.', help='prefix of the backbone weights')
+    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    ckpt = torch.load(args.src, map_location='cpu', weights_only=False)
-    state = ckpt.get('state_dict', ckpt)
-    backbone = extract_backbone(state, args.prefix)
-    if not backbone:
-        raise SystemExit(f"'{args.src}' has no weights under '{args.prefix}'; is it a training "
-                         'checkpoint? (see --prefix)')
-    if args.target != 'mmdbp':
-        backbone = convert_vit(backbone, target=args.target)
+    ckpt = load_checkpoint_file(args.src, args.trust_pickle)
+    report = ConversionReport('extract_backbone', checkpoint_state_dict(ckpt))
+    try:
+        backbone = convert_vit_encoder(report, args.target, args.prefix)
+        summary = report.summary(backbone, args.dst)
+    except UnconvertedKeysError as err:
+        raise SystemExit(f'[extract_backbone] {args.src}: {err}') from None
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(source=osp.abspath(args.src), target=args.target)
     if isinstance(ckpt.get('meta'), dict):
         meta.update({k: ckpt['meta'][k] for k in ('iter', 'epoch') if k in ckpt['meta']})
     torch.save(dict(state_dict=backbone, meta=meta), args.dst)
-    print(f'[extract_backbone] {len(backbone)} tensors ({args.target} names) -> {args.dst}')
+    print(summary)
 
 
 if __name__ == '__main__':

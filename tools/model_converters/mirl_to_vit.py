@@ -23,24 +23,28 @@ Usage::
         work_dirs/mirl_vit-small-54-p16_8xb64-accum8-amp-coslr-300e_in1k/epoch_300.pth \\
         mirl_vit-s54_mmseg.pth --target mmseg
 
+Every tensor read is converted or left out with the reason printed; a key in no known layout is
+an error naming it. The source is loaded with ``torch.load(weights_only=True)``
+(``--trust-pickle`` or ``MMDBP_TRUST_PICKLE=1`` for a trusted legacy file).
+
 The number of heads is not visible in the weights; it is read from the config stored in the
 checkpoint (mmengine saves it) or given with ``--num-heads``.
 """
 import argparse
 import os
 import os.path as osp
-from collections import OrderedDict
 from typing import Dict, Optional, Tuple
 
 import torch
 from mmengine.config import Config
 
+from mmdbp.engine.checkpoint_compat import load_checkpoint_file
 from mmdbp.models.backbones import FastVisionTransformer
-from mmdbp.models.utils import convert_vit, extract_backbone
+from mmdbp.models.utils import convert_vit_to_mmdbp, extract_backbone
+from mmdbp.models.utils.convert_report import (ConversionReport, UnconvertedKeysError,
+                                               checkpoint_state_dict, convert_vit_encoder)
 from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint
-
-# Pre-training-only encoder modules of MIRLViT.
-MIRL_ONLY = ('segment_norms.', 'norm_low.')
+from mmdbp.utils.tool_args import add_trust_pickle_arg
 
 
 def encoder_arch(encoder: Dict[str, torch.Tensor], num_heads: int) -> dict:
@@ -69,19 +73,30 @@ def heads_from_meta(meta: dict) -> Optional[int]:
         return None
 
 
-def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
-                 num_heads: Optional[int] = None) -> Tuple[Dict[str, torch.Tensor], dict, int]:
-    """Returns the converted (DBP-folded) encoder state dict, its arch dict and the number of
-    DBP layers."""
-    state, num_dbp = fold_dbp_checkpoint(checkpoint)
-    encoder = extract_backbone(state, 'backbone.')
-    encoder = OrderedDict((k, v) for k, v in encoder.items() if not k.startswith(MIRL_ONLY))
+def convert_mirl_with_report(checkpoint: dict, target: str = 'mmpretrain',
+                             num_heads: Optional[int] = None
+                             ) -> Tuple[Dict[str, torch.Tensor], dict, int, ConversionReport]:
+    """:func:`convert_mirl` and the account of every tensor read (decoders and MIRL-only norms
+    left out; :class:`UnconvertedKeysError` for keys in no known layout)."""
+    state, num_dbp = fold_dbp_checkpoint(
+        dict(checkpoint, state_dict=checkpoint_state_dict(checkpoint)))
     heads = num_heads or heads_from_meta(checkpoint.get('meta', {}))
     if heads is None:
         raise ValueError('The checkpoint holds no readable config: pass --num-heads '
                          '(12 for ViT-S-54 / ViT-B-48).')
-    arch = encoder_arch(encoder, heads)
-    return convert_vit(encoder, target, drop_unknown=False), arch, num_dbp
+    arch = encoder_arch(convert_vit_to_mmdbp(extract_backbone(state, 'backbone.')), heads)
+    report = ConversionReport('mirl_to_vit', state)
+    out = convert_vit_encoder(report, target, 'backbone.')
+    if num_dbp:
+        report.note(f'{num_dbp} DBP layers folded (R from the optimizer state)')
+    return out, arch, num_dbp, report
+
+
+def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
+                 num_heads: Optional[int] = None) -> Tuple[Dict[str, torch.Tensor], dict, int]:
+    """Returns the converted (DBP-folded) encoder state dict, its arch dict and the number of
+    DBP layers."""
+    return convert_mirl_with_report(checkpoint, target, num_heads)[:3]
 
 
 def parse_args(argv=None):
@@ -93,21 +108,26 @@ def parse_args(argv=None):
                         help='layout of the output (default: mmpretrain)')
     parser.add_argument('--num-heads', type=int, default=None,
                         help='attention heads, if the checkpoint has no stored config')
+    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=False)
-    state_dict, arch, folded = convert_mirl(checkpoint, args.target, args.num_heads)
+    checkpoint = load_checkpoint_file(args.src, args.trust_pickle)
+    try:
+        state_dict, arch, folded, report = convert_mirl_with_report(checkpoint, args.target,
+                                                                    args.num_heads)
+        summary = report.summary(state_dict, args.dst)
+    except UnconvertedKeysError as err:
+        raise SystemExit(f'[mirl_to_vit] {args.src}: {err}') from None
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(arch=arch, target=args.target, source=osp.basename(args.src),
                 patch_size=state_dict['patch_embed.projection.weight'].shape[-1],
                 dbp_folded_layers=folded)
     torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
-    print(f'Wrote {len(state_dict)} tensors ({args.target} VisionTransformer) to {args.dst}'
-          f'{f" ({folded} DBP layers folded)" if folded else ""}\n'
-          f'arch={arch}, patch_size={meta["patch_size"]}')
+    print(f'{summary}\n  {args.target} VisionTransformer arch={arch}, '
+          f'patch_size={meta["patch_size"]}')
     return arch
 
 
