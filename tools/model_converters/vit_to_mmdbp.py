@@ -1,7 +1,9 @@
 """Convert a ViT / DeiT classifier checkpoint to an mmdbp classifier checkpoint.
 
 Sources: the official DeiT / timm checkpoints (``{'model': {...}}``, ``blocks.i.*``,
-``patch_embed.proj``, ``head``), mmpretrain classifiers (``backbone.layers.i.*``,
+``patch_embed.proj``, ``head``), the official EViT (the same layout) and DynamicViT checkpoints
+(plus ``score_predictor.i.*``, which become ``DynamicViT``'s ``predictors.i.*``), mmpretrain
+classifiers (``backbone.layers.i.*``,
 ``head.layers.head``) and MAE pre-training checkpoints (``backbone.*``), and mmseg ViT
 backbones. The output ``{'state_dict': ..., 'meta': ...}`` has ``backbone.*`` in
 :class:`~mmdbp.models.backbones.FastVisionTransformer`'s names (which ``MaskedFinetuneViT``,
