@@ -91,10 +91,11 @@ def greenmim_at(img_size: int, window: int) -> dict:
 
 
 def mae_small_options(img_size: int = 96, embed_dims: int = 384, num_layers: int = 12,
-                      num_heads: int = 6) -> dict:
+                      num_heads: int = 6, decoder_depth: int = 4) -> dict:
     """Overrides that turn an MAE ViT-B/16 config (mmdbp's or mmpretrain's) into a small CPU
-    model: ViT-S/16 encoder at ``img_size`` px, a 4-block 256-wide decoder, and the pipeline's
-    crop at ``img_size``. Applied identically to the fast and the reference config."""
+    model: ViT-S/16 encoder at ``img_size`` px, a ``decoder_depth``-block 256-wide decoder, and
+    the pipeline's crop at ``img_size``. Applied identically to the fast and the reference
+    config."""
     return {
         'model.backbone.arch': dict(_delete_=True, embed_dims=embed_dims, num_layers=num_layers,
                                     num_heads=num_heads, feedforward_channels=4 * embed_dims),
@@ -102,7 +103,7 @@ def mae_small_options(img_size: int = 96, embed_dims: int = 384, num_layers: int
         'model.neck.num_patches': (img_size // 16)**2,
         'model.neck.embed_dim': embed_dims,
         'model.neck.decoder_embed_dim': 256,
-        'model.neck.decoder_depth': 4,
+        'model.neck.decoder_depth': decoder_depth,
         'model.neck.decoder_num_heads': 8,
         'train_dataloader.dataset.pipeline': [
             dict(type='LoadImageFromFile'),
@@ -229,6 +230,12 @@ WORKLOADS = [
          goal='DBP / plain step time <= 1.05 (must <= 1.10), ViT-B/16 bf16 batch 256'),
     _cpu(name='dbp-mae-vit-s16-cpu', section='DBP-MAE', config=DBP_MAE_B, baseline=MAE_B, batch=16,
          cfg_options=mae_small_options(96), goal='CPU ratio with a small ViT'),
+    # issue 17: the CPU proxy of ViT-B/16 at batch 256 (same fold-to-step and sample-to-step
+    # ratios: 6400 encoder rows per layer, 384 / 1536 wide inputs, a 256-wide 8-block decoder)
+    _cpu(name='dbp-mae-vit-s16-224px-b128-cpu', section='DBP-MAE', config=DBP_MAE_B,
+         baseline=MAE_B, batch=128, cfg_options=mae_small_options(224, decoder_depth=8),
+         iters=1, rounds=3, warmup=1,
+         goal='CPU proxy of ViT-B/16 batch 256: DBP / MAE CPU time <= 1.05 (must <= 1.10)'),
     # ---- issue 6: GreenMIM vs SimMIM (configs by the GreenMIM helper) ---------------------
     _gpu(name='greenmim-swin-b-vs-simmim-192', section='GreenMIM', config=GREENMIM_B,
          baseline=MMPRETRAIN_SIMMIM_B_192, batch=128,
