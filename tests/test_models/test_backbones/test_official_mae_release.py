@@ -1,4 +1,4 @@
-"""The official MAE release (facebookresearch/mae ``mae_pretrain_vit_base.pth``) in mmdbp's fast ViT.
+"""The official MAE release (facebookresearch/mae ``mae_pretrain_vit_base.pth``) in mmdbp's ViT.
 
 The state dict is laid out as the release (``{'model': ...}``; ``cls_token``, ``pos_embed``,
 ``patch_embed.proj``, ``blocks.N.{norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2}``,

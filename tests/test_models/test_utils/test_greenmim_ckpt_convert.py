@@ -156,9 +156,9 @@ def official_forward_decoder(w, x, ids_restore, heads=2):
     return lin(ln(x, 'decoder_norm'), 'decoder_pred')
 
 
-def test_official_model_converts_with_its_decoder_table_and_function():
-    from mmdbp.models.necks import GreenMIMDecoder
-    from mmdbp.models.utils.greenmim_ckpt_convert import convert_official_greenmim_model
+def official_model_state():
+    """checkpoint['model'] of the official GreenMIM at a tiny size: timm-style encoder names
+    under ``encoder.`` (Swin's merge order) and the decoder; also returns the decoder part."""
     encoder = randomised(GreenMIMSwin(arch=TINY, img_size=64, window_size=2, merge_order='swin'))
     official = {}
     for k, v in encoder.state_dict().items():
@@ -168,21 +168,33 @@ def test_official_model_converts_with_its_decoder_table_and_function():
         official[f'encoder.{k}'] = v
     decoder = official_decoder_state(C=64, D=32, unit=2, grid=2)
     official.update(decoder)
-    converted = convert_official_greenmim_model(official)
+    return official, decoder
+
+
+def mmdbp_greenmim_parts(sincos_order='mae'):
+    from mmdbp.models.necks import GreenMIMDecoder
     backbone = GreenMIMSwin(arch=TINY, img_size=64, window_size=2,
                             norm_cfg=dict(type='LN', eps=1e-6))
+    neck = GreenMIMDecoder(grid_size=2, unit_size=2, embed_dims=64, decoder_embed_dims=32,
+                           decoder_depth=1, decoder_num_heads=2, sincos_order=sincos_order)
+    return backbone, neck
+
+
+def test_official_model_converts_with_its_decoder_table_and_function():
+    from mmdbp.models.utils.greenmim_ckpt_convert import convert_official_greenmim_model
+    official, decoder = official_model_state()
+    converted = convert_official_greenmim_model(official)
+    # an mmpretrain-order decoder still computes the official function: the table is carried
+    backbone, neck = mmdbp_greenmim_parts(sincos_order='mmpretrain')
+    neck.init_weights()
     backbone.load_state_dict({k[9:]: v for k, v in converted.items() if k.startswith('backbone.')},
                              strict=True)
-    # an mmpretrain-order decoder still computes the official function: the table is carried
-    neck = GreenMIMDecoder(grid_size=2, unit_size=2, embed_dims=64, decoder_embed_dims=32,
-                           decoder_depth=1, decoder_num_heads=2, sincos_order='mmpretrain')
-    neck.init_weights()
     neck.load_state_dict({k[5:]: v for k, v in converted.items() if k.startswith('neck.')},
                          strict=True)
     torch.testing.assert_close(neck.decoder_pos_embed.data, decoder['decoder_pos_embed'])
     neck.double().eval()
     mask = torch.tensor([[1., 0., 1., 0.], [0., 1., 1., 0.]])
-    latent = torch.randn(2, 2, 64, dtype=torch.float64)
+    latent = torch.randn(2, 2, 64, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     # the official decoder given the row-major restore that the sparse encoder's order needs
     row_major = torch.argsort(torch.argsort(mask, dim=1, stable=True), dim=1)
     with torch.no_grad():
@@ -191,3 +203,26 @@ def test_official_model_converts_with_its_decoder_table_and_function():
                                    rtol=0, atol=1e-12)
     with pytest.raises(KeyError, match='teacher.weight'):
         convert_official_greenmim_model({**official, 'teacher.weight': torch.zeros(1)})
+
+
+def test_official_checkpoint_converts_through_the_tool(tmp_path, capsys):
+    import importlib.util
+    import os.path as osp
+    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+    spec = importlib.util.spec_from_file_location(
+        'greenmim_official_to_mmdbp',
+        osp.join(root, 'tools', 'model_converters', 'greenmim_official_to_mmdbp.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    official, decoder = official_model_state()
+    src, dst = str(tmp_path / 'greenmim_official.pth'), str(tmp_path / 'out' / 'mmdbp.pth')
+    torch.save({'model': official, 'epoch': 799}, src)
+    tool.main([src, dst])
+    assert f'read {len(official)} tensors, wrote {len(official)}' in capsys.readouterr().out
+    state = torch.load(dst, map_location='cpu', weights_only=True)['state_dict']
+    backbone, neck = mmdbp_greenmim_parts()
+    backbone.load_state_dict({k[9:]: v for k, v in state.items() if k.startswith('backbone.')},
+                             strict=True)
+    neck.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith('neck.')},
+                         strict=True)
+    torch.testing.assert_close(neck.decoder_pos_embed.data, decoder['decoder_pos_embed'])
