@@ -36,7 +36,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from benchmark_workloads import WORKLOADS, get_workload  # noqa: E402
 from mmdbp.utils.benchmark import (append_markdown_row, benchmark_configs,  # noqa: E402
-                                   markdown_row)
+                                   markdown_row, resolve_config_path)
 
 
 def parse_args(argv=None):
@@ -146,6 +146,13 @@ def main(argv=None):
         specs.append(dict(name='baseline', config=_resolve(plan['baseline']),
                           cfg_options=dict(plan['cfg_options'], **plan['baseline_options']),
                           compile=plan['compile_baseline'], label=plan['baseline_label']))
+    for spec in specs:  # a missing config: one line, before anything is built
+        try:
+            resolve_config_path(spec['config'])
+        except FileNotFoundError as err:
+            raise SystemExit(f'[benchmark] {err} Pass a config path (relative to the working '
+                             'directory or the repository) or pkg::path of an installed '
+                             'package; --list shows the named workloads.') from None
     report = benchmark_configs(
         specs, batch_size=plan['batch'], mode=plan['mode'], device=plan['device'],
         amp=plan['amp'], fused=plan['fused'], warmup=plan['warmup'], iters=plan['iters'],

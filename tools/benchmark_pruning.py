@@ -578,6 +578,12 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     os.chdir(ROOT)
+    for flag in ('in1k_root', 'ade_root'):  # given roots must exist (relative to the repository)
+        if getattr(args, flag, None) is not None:
+            from mmdbp.utils.tool_args import require_dir
+            require_dir(getattr(args, flag), '--' + flag.replace('_', '-'),
+                        'leave it out to generate the demo set, or write it with '
+                        '`python tools/make_demo_data.py`')
     if args.threads:
         torch.set_num_threads(args.threads)
     from mmdbp.utils.benchmark import append_markdown_row, device_name, git_commit

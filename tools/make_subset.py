@@ -29,6 +29,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout, too
 
 from mmdbp.datasets.random_subset import select_subset  # noqa: E402
+from mmdbp.utils.tool_args import require_dir  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -92,6 +93,8 @@ def ade20k_subset(args):
 
 def main(argv=None):
     args = parse_args(argv)
+    require_dir(args.data_root, '--data-root', 'pass the root of the data set (README, "Data '
+                'preparation"; `python tools/make_demo_data.py` writes the demo sets)')
     try:
         out, lines, total = (imagenet_subset if args.layout == 'imagenet' else ade20k_subset)(args)
     except ValueError as e:  # bad fraction / num_samples

@@ -23,7 +23,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkou
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
 from mmdbp.utils.tool_args import (add_launcher_args, build_runner, require_checkpoint,  # noqa: E402
-                                   set_local_rank, set_work_dir)
+                                   require_config, set_local_rank, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -70,6 +70,7 @@ def enable_visualization(cfg: Config, args) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    require_config(args.config)
     require_checkpoint(args.checkpoint)
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:

@@ -1,5 +1,5 @@
-"""What ``tools/train.py`` and ``tools/test.py`` share: launcher arguments, the default work
-directory and building the runner."""
+"""What the tools share: launcher arguments, the default work directory, building the runner,
+and one-line errors for path arguments that do not exist (no traceback)."""
 import argparse
 import os
 import os.path as osp
@@ -38,7 +38,48 @@ def build_runner(cfg: Config) -> Runner:
 
 
 def require_checkpoint(path: str, what: str = 'checkpoint') -> None:
-    """Exit with ``<what> '<path>' does not exist.`` for a missing local file; URLs (model-zoo
+    """Exit with ``<what> '<path>' does not exist.`` for a missing local file, and for a
+    ``work_dirs/<config name>/`` checkpoint the training run that writes it; URLs (model-zoo
     checkpoints) are left to mmengine, which downloads them."""
     if '://' not in path and not osp.isfile(path):
-        raise SystemExit(f'{what} {path!r} does not exist.')
+        from mmdbp.engine.checkpoint_compat import producing_config
+        config = producing_config(path)
+        hint = (f' It is written by training {config}: run `python tools/train.py {config}` first.'
+                if config else ' Pass an existing checkpoint file (or a URL).')
+        raise SystemExit(f'{what} {path!r} does not exist.{hint}')
+
+
+def require_file(path: str, what: str, hint: str = '') -> None:
+    """Exit with ``<what> '<path>' does not exist[: hint]`` (a directory where a file is
+    expected: ``is a directory``), one line, no traceback."""
+    if osp.isdir(path):
+        raise SystemExit(f'{what} {path!r} is a directory, not a file' + (f': {hint}' if hint else '.'))
+    if not osp.isfile(path):
+        raise SystemExit(f'{what} {path!r} does not exist' + (f': {hint}' if hint else '.'))
+
+
+def require_dir(path: str, what: str, hint: str = '') -> None:
+    """Exit with ``<what> '<path>' does not exist[: hint]`` unless ``path`` is a directory."""
+    if not osp.isdir(path):
+        state = 'is not a directory' if osp.exists(path) else 'does not exist'
+        raise SystemExit(f'{what} {path!r} {state}' + (f': {hint}' if hint else '.'))
+
+
+def require_config(path: str, what: str = 'config') -> None:
+    """Exit with a one-line message for a config file that does not exist. ``pkg::path``
+    configs (``mmpretrain::mae/...``) are left to mmengine, which looks them up in the package."""
+    if '::' in path:
+        return
+    hint = ('pass the path of a config file, e.g. '
+            'configs/demo/mae_vit-micro-p4_1xb32-300i_demo-in1k.py (`mim search mmdbp` lists '
+            'the shipped ones)')
+    require_file(path, what, hint)
+
+
+def add_trust_pickle_arg(parser: argparse.ArgumentParser) -> None:
+    """``--trust-pickle``: let a converter load a trusted legacy checkpoint that pickles objects
+    other than tensors (see :func:`mmdbp.engine.checkpoint_compat.load_checkpoint_file`)."""
+    parser.add_argument(
+        '--trust-pickle', action='store_true',
+        help='load the source with torch.load(weights_only=False): it may run code stored in '
+        'the file, so only for files you trust (same as MMDBP_TRUST_PICKLE=1)')

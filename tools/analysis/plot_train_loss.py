@@ -91,4 +91,7 @@ def main(argv=None):
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except FileNotFoundError as err:  # a missing work dir or log: one line, no traceback
+        raise SystemExit(f'[plot_train_loss] {err}') from None

@@ -104,6 +104,11 @@ def main(argv=None) -> None:
     a.add_argument('rows')
     a.add_argument('--md', default=osp.join(ROOT, 'docs', 'benchmarks.md'))
     args = p.parse_args(argv)
+    for name in ('before', 'after', 'rows'):  # inputs must exist (collect writes ROWS)
+        path = getattr(args, name, None)
+        if path is not None and not (args.cmd == 'collect' and name == 'rows') and not osp.isfile(path):
+            raise SystemExit(f'[paste_rows] {name.upper()} file {path!r} does not exist: pass the '
+                             'benchmarks.md copies / rows file written by the device run.')
     if args.cmd == 'collect':
         with open(args.before) as f:
             before = f.read()
