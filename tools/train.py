@@ -21,7 +21,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkou
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
 from mmdbp.utils.tool_args import (add_launcher_args, build_runner, require_checkpoint,  # noqa: E402
-                                   set_local_rank, set_work_dir)
+                                   require_config, set_local_rank, set_work_dir)
 
 
 def parse_args(argv=None):
@@ -135,6 +135,7 @@ def fix_dataloaders(cfg: Config, no_pin_memory: bool = False, no_persistent_work
 
 def main(argv=None):
     args = parse_args(argv)
+    require_config(args.config)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
