@@ -7,8 +7,8 @@ for a nested object, e.g. the official MIRL checkpoints ``{'model': state_dict, 
 numpy array)`` (rebuilt through ``builtins.tuple``).
 
 A pickle can name any Python callable, so :class:`RestrictedUnpickler` resolves only what numpy
-arrays and plain containers need (``numpy``'s ``_reconstruct``, ``ndarray``, ``dtype``,
-``scalar``, ``builtins`` containers, ``collections.OrderedDict``, ``_codecs.encode``). Any other
+arrays and plain containers need (``numpy``'s ``_reconstruct``, ``_frombuffer``, ``ndarray``,
+``dtype``, ``scalar``, ``builtins`` containers, ``collections.OrderedDict``, ``_codecs.encode``). Any other
 global (``argparse.Namespace`` of the training arguments, or something hostile such as
 ``os.system``) becomes an inert :class:`RefusedObject` that records its name and runs nothing, so
 the weights can still be read from a checkpoint that also stores non-array objects.
@@ -34,11 +34,13 @@ _BIG_PARAM_KEY = 'UnpackBigParamInfor@@'
 def _numpy_globals() -> Dict[Tuple[str, str], Any]:
     reconstruct = np.zeros(1).__reduce__()[0]  # numpy's multiarray._reconstruct
     scalar = np.float32(0).__reduce__()[0]  # numpy's multiarray.scalar
+    frombuffer = np.zeros(1).__reduce_ex__(5)[0]  # numpy's numeric._frombuffer (protocol 5)
     allowed: Dict[Tuple[str, str], Any] = {('numpy', 'ndarray'): np.ndarray,
                                            ('numpy', 'dtype'): np.dtype}
-    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):  # numpy 1.x / 2.x names
-        allowed[(module, '_reconstruct')] = reconstruct
-        allowed[(module, 'scalar')] = scalar
+    for core in ('numpy.core', 'numpy._core'):  # numpy 1.x / 2.x module names
+        allowed[(f'{core}.multiarray', '_reconstruct')] = reconstruct
+        allowed[(f'{core}.multiarray', 'scalar')] = scalar
+        allowed[(f'{core}.numeric', '_frombuffer')] = frombuffer
     return allowed
 
 

@@ -241,15 +241,21 @@ def paddle_nested_pickle(st, path):
         pickle.dump(obj, f, protocol=4)
 
 
-def paddle_flat_pickle(st, path):
+def paddle_flat_pickle(st, path, protocol=2):
     """paddle.save(state_dict): arrays plus the structured-name table."""
     obj = dict(st)
     obj['StructuredToParameterName@@'] = {k: f'param_{i}' for i, k in enumerate(st)}
     with open(path, 'wb') as f:
-        pickle.dump(obj, f, protocol=2)
+        pickle.dump(obj, f, protocol=protocol)
 
 
-@pytest.mark.parametrize('writer', [paddle_nested_pickle, paddle_flat_pickle])
+def paddle_flat_pickle_protocol5(st, path):
+    """As above with pickle protocol 5 (numpy arrays through numeric._frombuffer)."""
+    paddle_flat_pickle(st, path, protocol=5)
+
+
+@pytest.mark.parametrize('writer', [paddle_nested_pickle, paddle_flat_pickle,
+                                    paddle_flat_pickle_protocol5])
 def test_pdparams_files_convert_through_the_tool(writer, tmp_path, capsys):
     st = official_state()
     src, dst = str(tmp_path / 'mirl.pdparams'), str(tmp_path / 'out' / 'mirl.pth')
