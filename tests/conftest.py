@@ -41,3 +41,53 @@ def _restore_default_scope():
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+@pytest.fixture
+def bad_demo_data(demo_data, tmp_path) -> dict:
+    """A copy of ``demo_data`` with corrupt files (the originals are left intact).
+
+    in1k train (by the line order of meta/train.txt): index 5 random bytes, 11 a truncated JPEG,
+    17 an empty file; in1k val: index 3 empty. ade20k training (sorted file names, as mmseg lists
+    them): index 4 a random-bytes annotation PNG, 7 an empty annotation PNG, 9 a truncated image
+    JPEG; validation: index 2 a random-bytes image JPEG.
+
+    Returns:
+        dict: ``in1k`` / ``ade20k`` roots (as ``demo_data``) and ``bad``: for each of
+        ``in1k_train``, ``in1k_val``, ``ade20k_train``, ``ade20k_val`` a dict
+        ``{normalised path: (dataset index, kind)}``.
+    """
+    import random
+    import shutil
+    in1k, ade = str(tmp_path / 'demo_in1k'), str(tmp_path / 'demo_ade20k')
+    shutil.copytree(demo_data['in1k'], in1k)
+    shutil.copytree(demo_data['ade20k'], ade)
+    rng = random.Random(0)
+
+    def corrupt(path, kind):
+        with open(path, 'rb') as f:
+            data = f.read()
+        with open(path, 'wb') as f:
+            if kind == 'garbage':
+                f.write(bytes(rng.randrange(256) for _ in range(600)))
+            elif kind == 'truncated':
+                f.write(data[:len(data) * 3 // 5])
+            # 'empty': nothing
+        return osp.normpath(path)
+
+    bad = {}
+    for split, plan in (('train', {5: 'garbage', 11: 'truncated', 17: 'empty'}), ('val', {3: 'empty'})):
+        with open(osp.join(in1k, 'meta', f'{split}.txt')) as f:
+            rels = [line.split()[0] for line in f if line.strip()]
+        bad[f'in1k_{split}'] = {corrupt(osp.join(in1k, split, rels[i]), kind): (i, kind)
+                                for i, kind in plan.items()}
+    for split, folder, plan in (('train', 'training', {4: ('annotations', 'garbage'),
+                                                        7: ('annotations', 'empty'),
+                                                        9: ('images', 'truncated')}),
+                                ('val', 'validation', {2: ('images', 'garbage')})):
+        stems = sorted(osp.splitext(n)[0] for n in os.listdir(osp.join(ade, 'images', folder)))
+        bad[f'ade20k_{split}'] = {
+            corrupt(osp.join(ade, sub, folder, stems[i] + ('.png' if sub == 'annotations' else '.jpg')),
+                    kind): (i, kind)
+            for i, (sub, kind) in plan.items()}
+    return dict(in1k=in1k + os.sep, ade20k=ade, bad=bad)

@@ -16,7 +16,7 @@ val_dataloader = dict(
         data_root='data/demo_in1k/',
         split='val',
         pipeline=[
-            dict(type='LoadImageFromFile'),
+            dict(type='LoadCheckedImageFromFile'),
             dict(type='ResizeEdge', scale=64, edge='short', backend='pillow', interpolation='bicubic'),
             dict(type='CenterCrop', crop_size=64),
             dict(type='PackInputs'),

@@ -22,7 +22,7 @@ train_dataloader = dict(
         dataset={{_base_.train_dataloader.dataset}}))
 
 val_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),

@@ -19,7 +19,7 @@ model = dict(
     head=dict(patch_size=4))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.35, 1.0),
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),

@@ -125,7 +125,8 @@ def test_ade20k_512_configs(path):
     assert cfg.model.decode_head.num_classes == 150
     assert cfg.model.auxiliary_head.num_classes == 150
     pipelines = cfg.train_dataloader.dataset.get('dataset', cfg.train_dataloader.dataset)
-    assert all(t.reduce_zero_label for t in pipelines.pipeline if t.type == 'LoadAnnotations')
+    loads = [t for t in pipelines.pipeline if t.type in ('LoadAnnotations', 'LoadCheckedAnnotations')]
+    assert loads and all(t.reduce_zero_label for t in loads)
     crop = next(t for t in pipelines.pipeline if t.type == 'RandomCrop').crop_size
     assert tuple(crop) == (512, 512)
     assert tuple(cfg.model.data_preprocessor.size) == (512, 512)

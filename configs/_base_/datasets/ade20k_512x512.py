@@ -1,4 +1,6 @@
 # ADE20K (ADEChallengeData2016) semantic segmentation, 512x512 crops, as mmseg's ade20k.py.
+# LoadChecked*: the host loaders, but an unreadable file raises an error naming the file and its
+# dataset index; skip_bad_samples=True skips (and logs) such samples (README, "Bad data files").
 dataset_type = 'ADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
 crop_size = (512, 512)
@@ -13,8 +15,8 @@ data_preprocessor = dict(
     size=crop_size)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True),
     dict(type='RandomResize', scale=scale, ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -22,10 +24,10 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='Resize', scale=scale, keep_ratio=True),
     # annotations are loaded after Resize: metrics use the original-size ground truth
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
 

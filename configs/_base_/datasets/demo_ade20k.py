@@ -8,8 +8,8 @@ scale = (256, 64)
 data_preprocessor = dict(size=crop_size)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True),
     dict(type='RandomResize', scale=scale, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -17,9 +17,9 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
 

@@ -5,7 +5,7 @@ _base_ = './imagenet_bs64_mae.py'
 data_root = 'data/demo_in1k/'
 img_size = 64
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.35, 1.0), backend='pillow',
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),

@@ -1,6 +1,8 @@
 # ImageNet-1K classification (fine-tuning / supervised): 64 images per GPU, 224 px, RandAugment and
 # random erasing for training, resize-256 + centre-crop-224 for evaluation (as mmpretrain's
 # imagenet_bs64_swin_224.py, which MAE fine-tuning uses).
+# LoadChecked*: the host loaders, but an unreadable file raises an error naming the file and its
+# dataset index; skip_bad_samples=True skips (and logs) such samples (README, "Bad data files").
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 data_preprocessor = dict(
@@ -12,7 +14,7 @@ bgr_mean = data_preprocessor['mean'][::-1]
 bgr_std = data_preprocessor['std'][::-1]
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandAugment', policies='timm_increasing', num_policies=2, total_level=10,
@@ -23,7 +25,7 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),

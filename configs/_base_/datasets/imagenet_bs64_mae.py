@@ -1,5 +1,7 @@
 # ImageNet-1K for MAE-style pre-training: 64 images per GPU, 224 px random resized crops.
 # The model config chooses the algorithm; the data preprocessor below normalises in RGB.
+# LoadChecked*: the host loaders, but an unreadable file raises an error naming the file and its
+# dataset index; skip_bad_samples=True skips (and logs) such samples (README, "Bad data files").
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 data_preprocessor = dict(
@@ -9,7 +11,7 @@ data_preprocessor = dict(
     to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow',
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),

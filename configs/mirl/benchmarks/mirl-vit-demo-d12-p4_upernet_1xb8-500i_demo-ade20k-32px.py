@@ -37,8 +37,8 @@ default_hooks = dict(
     checkpoint=dict(by_epoch=False, interval=250, max_keep_ckpts=1),
     visualization=dict(type='SegVisualizationHook', draw=False))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedImageFromFile'),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True),
     dict(type='RandomResize', scale=scale, ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -46,9 +46,9 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadCheckedImageFromFile'),
     dict(type='Resize', scale=scale, keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='LoadCheckedAnnotations', reduce_zero_label=True),
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(batch_size=8, dataset=dict(pipeline=train_pipeline))

@@ -1,0 +1,1 @@
+from .checked_loading import LoadCheckedAnnotations, LoadCheckedImageFromFile  # noqa: F401
