@@ -24,10 +24,10 @@ This converter is for the remaining cases:
   Their patch merging concatenates ``x0, x1, x2, x3`` (Swin's order); mmcv's ``nn.Unfold``
   layout is channel-major, so the 4C columns of ``reduction`` and the ``norm`` parameters are
   permuted (as mmpretrain's and mmseg's own ``swin2*`` converters do). The official encoder
-  uses LayerNorm eps 1e-6 everywhere, the patch embedding's norm included (hosts: 1e-5): build
-  ``GreenMIMSwin`` (as the GreenMIM configs do) or the host Swin with
-  ``norm_cfg=dict(type='LN', eps=1e-6)`` (host Swins: also ``patch_cfg=dict(norm_cfg=...)``)
-  to compute the official function exactly.
+  uses LayerNorm eps 1e-6 everywhere, the patch embedding's norm included (hosts: 1e-5):
+  ``GreenMIMSwin(norm_cfg=dict(type='LN', eps=1e-6))`` (as the GreenMIM configs) computes the
+  official pre-training encoder exactly. Fine-tuning in the hosts keeps their eps 1e-5, as the
+  official fine-tuning does (GreenMIM fine-tunes with SimMIM's Swin code, default LayerNorm).
 - **Official GreenMIM pre-training models** (encoder and decoder) into mmdbp's ``GreenMIM``
   (:func:`convert_official_greenmim_model`): the encoder as above under ``backbone.``, the
   MAE-style decoder (``decoder_embed``, ``mask_token``, ``decoder_pos_embed``,
