@@ -21,6 +21,7 @@ from mmengine.dist import get_rank
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout's mmdbp first
 
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
+from mmdbp.datasets.transforms import use_checked_loaders  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
 from mmdbp.utils.tool_args import (add_launcher_args, build_runner, require_checkpoint,  # noqa: E402
                                    require_config, set_local_rank, set_work_dir)
@@ -101,6 +102,7 @@ def main(argv=None):
     if loader.get('num_workers', 0) == 0:
         loader.persistent_workers = False
 
+    use_checked_loaders(cfg, ('test_dataloader', ))  # errors that name the unreadable file
     check_data_roots(cfg, ('test_dataloader', ))
     prepare_launcher(cfg, args.launcher)
     metrics = build_runner(cfg).test()

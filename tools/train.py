@@ -19,6 +19,7 @@ from mmengine.config import Config, ConfigDict, DictAction
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout's mmdbp first
 
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
+from mmdbp.datasets.transforms import use_checked_loaders  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
 from mmdbp.utils.tool_args import (add_launcher_args, build_runner, require_checkpoint,  # noqa: E402
                                    require_config, set_local_rank, set_work_dir)
@@ -138,6 +139,7 @@ def main(argv=None):
     require_config(args.config)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    use_checked_loaders(cfg)  # host loaders -> ones whose errors name the file and index
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     prepare_launcher(cfg, args.launcher)
 

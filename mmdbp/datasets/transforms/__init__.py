@@ -1,1 +1,2 @@
-from .checked_loading import LoadCheckedAnnotations, LoadCheckedImageFromFile  # noqa: F401
+from .checked_loading import (LoadCheckedAnnotations, LoadCheckedImageFromFile,  # noqa: F401
+                              use_checked_loaders)

@@ -20,7 +20,7 @@ or mmseg config, after ``custom_imports = dict(imports=['mmdbp'])``::
         dict(type='LoadCheckedAnnotations', reduce_zero_label=True),    # was LoadAnnotations
         ...]
 """
-from typing import Optional
+from typing import List, Optional, Sequence
 
 import mmcv
 import numpy as np
@@ -106,3 +106,51 @@ class LoadCheckedAnnotations(SegLoadAnnotations):
 
     def __repr__(self) -> str:
         return f'{super().__repr__()[:-1]}, skip_bad_samples={self.skip_bad_samples})'
+
+
+#: Host loader -> its checked drop-in, and the scopes where the host name means that loader
+#: (``LoadAnnotations`` is mmseg's only in mmseg's scope; mmcv's/mmdet's read boxes).
+_CHECKED = {'LoadImageFromFile': ('LoadCheckedImageFromFile', None),
+            'LoadAnnotations': ('LoadCheckedAnnotations', ('mmseg',))}
+
+
+def use_checked_loaders(cfg, dataloaders: Sequence[str] = ('train_dataloader', 'val_dataloader',
+                                                          'test_dataloader')) -> List[str]:
+    """Swap the host loaders of ``cfg``'s pipelines for the checked drop-ins, in place.
+
+    ``LoadImageFromFile`` becomes ``LoadCheckedImageFromFile`` and, in an mmseg-scoped config,
+    ``LoadAnnotations`` becomes ``LoadCheckedAnnotations`` (same arguments), in the pipelines of
+    the given dataloaders' datasets and the datasets they wrap. ``tools/train.py`` and
+    ``tools/test.py`` call this, so configs that inherit their pipelines from an
+    ``mmpretrain::`` / ``mmseg::`` base name bad files too. Scope-prefixed types
+    (``'mmseg.LoadAnnotations'``) are left alone.
+
+    Args:
+        cfg (Config | dict): A full mmengine config.
+        dataloaders (Sequence[str]): The dataloader keys to change. Defaults to train/val/test.
+
+    Returns:
+        list[str]: ``'<dataloader>...pipeline[i]: <old> -> <new>'`` for each swapped transform.
+    """
+    scope = cfg.get('default_scope', None)
+    changed = []
+
+    def visit(ds, where):
+        if not isinstance(ds, dict):
+            return
+        for i, t in enumerate(ds.get('pipeline', None) or []):
+            old = t.get('type') if isinstance(t, dict) else None
+            new, scopes = _CHECKED.get(old, (None, None)) if isinstance(old, str) else (None, None)
+            if new and (scopes is None or scope in scopes):
+                t['type'] = new
+                changed.append(f'{where}.pipeline[{i}]: {old} -> {new}')
+        if isinstance(ds.get('dataset', None), dict):
+            visit(ds['dataset'], f'{where}.dataset')
+        for j, sub in enumerate(ds.get('datasets', None) or []):
+            visit(sub, f'{where}.datasets[{j}]')
+
+    for key in dataloaders:
+        loader = cfg.get(key, None)
+        if isinstance(loader, dict):
+            visit(loader.get('dataset', None), f'{key}.dataset')
+    return changed
