@@ -163,8 +163,19 @@ def loader_rate(dataset, cfg: Config, scope: str, workers: int, batch: int, samp
     return count / (time.perf_counter() - start)
 
 
+def check_paths(args) -> None:
+    """A --config or --data-root that does not exist: one line saying what to pass."""
+    from mmdbp.utils.tool_args import require_config, require_dir
+    if args.config:
+        require_config(args.config, '--config')
+    if args.data_root:
+        require_dir(args.data_root, '--data-root', 'pass an existing data set root, or leave it '
+                    'out with --pipeline to generate one')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    check_paths(args)
     if bool(args.pipeline) == bool(args.config):
         raise SystemExit('Give exactly one of --pipeline or --config.')
     if args.pipeline:

@@ -559,8 +559,21 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def check_paths(args) -> None:
+    """A config or --data-root that does not exist: one line saying what to pass."""
+    from mmdbp.utils.tool_args import require_config, require_dir
+    if getattr(args, 'config', None) and not osp.isfile(osp.join(ROOT, args.config)):
+        require_config(args.config)
+    if getattr(args, 'data_root', None):
+        for sub in ('demo_in1k', 'demo_ade20k'):
+            require_dir(osp.join(args.data_root, sub), '--data-root: demo set',
+                        'pass the parent of demo_in1k/ and demo_ade20k/ (written by '
+                        '`python tools/make_demo_data.py --out DIR`)')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    check_paths(args)
     if args.command == 'step-time':
         step_time(args)
     elif args.command == 'analytic':

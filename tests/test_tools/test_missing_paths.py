@@ -100,3 +100,30 @@ def test_require_helpers(tmp_path):
         require_dir(str(tmp_path / 'f.py'), '--out-dir', 'make it')
     with pytest.raises(SystemExit, match=r"ann '.*g\.txt' does not exist\.$"):
         require_file(str(tmp_path / 'g.txt'), 'ann')
+
+
+def test_benchmark_dbp_missing_paths(tmp_path):
+    tool = load_tool('tools/benchmark_dbp.py')
+    with pytest.raises(SystemExit, match=r"--data-root: demo set '.*nowhere/demo_in1k' does not "
+                       r'exist: pass the parent of demo_in1k/ and demo_ade20k/'):
+        tool.main(['time-to-target', '--data-root', str(tmp_path / 'nowhere')])
+    with pytest.raises(SystemExit, match=r"config 'no/such\.py' does not exist"):
+        tool.main(['analytic', 'no/such.py'])
+
+
+def test_benchmark_data_missing_paths(tmp_path):
+    tool = load_tool('tools/benchmark_data.py')
+    with pytest.raises(SystemExit, match=r"--config 'no/such\.py' does not exist"):
+        tool.main(['--config', 'no/such.py', '--no-md'])
+    with pytest.raises(SystemExit, match=r"--data-root '.*nowhere' does not exist: pass an "
+                       r'existing data set root'):
+        tool.main(['--config', osp.join(ROOT, MAE_CFG), '--data-root', str(tmp_path / 'nowhere'),
+                   '--no-md'])
+
+
+def test_compare_runs_missing_run_is_one_line(tmp_path):
+    proc = run([osp.join(ROOT, 'tools/analysis/compare_runs.py'), str(tmp_path / 'a'),
+                str(tmp_path / 'b')], str(tmp_path))
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().startswith('[compare_runs] ') and \
+        len(proc.stderr.strip().splitlines()) == 1, proc.stderr

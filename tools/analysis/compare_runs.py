@@ -373,4 +373,7 @@ def main(argv=None) -> Dict[str, object]:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except FileNotFoundError as err:  # a missing work dir or record: one line, no traceback
+        raise SystemExit(f'[compare_runs] {err}') from None
