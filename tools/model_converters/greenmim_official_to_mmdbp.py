@@ -14,7 +14,8 @@ Example::
         greenmim_swin_base_800ep.pth checkpoints/greenmim_swin-b_official_mmdbp.pth
 
 The source is loaded with ``torch.load(weights_only=True)``; a training checkpoint that also
-pickles its ``args`` (an ``argparse.Namespace``) is refused unless ``--trust-pickle`` is given.
+pickles its ``args`` (an ``argparse.Namespace``) is refused unless ``--trust-pickle`` (or
+``MMDBP_TRUST_PICKLE=1``) is given.
 """
 import argparse
 import os
@@ -30,6 +31,7 @@ from mmdbp.models.utils.convert_report import (ConversionReport,  # noqa: E402
                                                checkpoint_state_dict)
 from mmdbp.models.utils.greenmim_ckpt_convert import (  # noqa: E402
     convert_official_greenmim_model)
+from mmdbp.utils.tool_args import add_trust_pickle_arg  # noqa: E402
 
 
 def convert_checkpoint(ckpt, num_stages: int = 4):
@@ -47,9 +49,7 @@ def parse_args(argv=None):
     parser.add_argument('src', help='official checkpoint (.pth)')
     parser.add_argument('dst', help='output checkpoint (.pth)')
     parser.add_argument('--num-stages', type=int, default=4, help='Swin stages (default 4)')
-    parser.add_argument('--trust-pickle', action='store_true',
-                        help='load with weights_only=False (runs code pickled into the file; '
-                             'only for files you trust)')
+    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
