@@ -213,8 +213,9 @@ def test_converters_refuse_pickled_code_unless_trusted(tool, mmpretrain_mae_ckpt
 
 
 @pytest.mark.parametrize('tool', ['extract_backbone', 'dbp_mae_to_vit', 'vit_to_mmdbp',
-                                  'mirl_to_vit', 'greenmim_to_swin'])
+                                  'mirl_to_vit', 'greenmim_to_swin', 'greenmim_official_to_mmdbp',
+                                  'mirl_official_to_mmdbp'])
 def test_missing_source_is_one_line(tool, tmp_path):
     with pytest.raises(SystemExit, match=r"checkpoint '.*no_such\.pth' does not exist: pass the "
-                       r'path of a checkpoint file\.$'):
+                       r'path of (a checkpoint file|an official MIRL)'):
         load_tool(tool).main([str(tmp_path / 'no_such.pth'), str(tmp_path / 'out.pth')])

@@ -28,6 +28,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmdbp.models.utils.convert_report import ConversionReport  # noqa: E402
 from mmdbp.models.utils.mirl_ckpt_convert import convert_official_mirl  # noqa: E402
 from mmdbp.models.utils.paddle_io import read_pdparams  # noqa: E402
+from mmdbp.utils.tool_args import require_file  # noqa: E402
 
 
 def convert_file(src: str, container: str = 'model'):
@@ -55,6 +56,7 @@ def parse_args(argv=None):
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    require_file(args.src, 'checkpoint', 'pass the path of an official MIRL .pdparams / .pd file')
     state_dict, report = convert_file(args.src, args.container)
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(source=osp.basename(args.src), converted_from='official MIRL (PaddlePaddle)')
