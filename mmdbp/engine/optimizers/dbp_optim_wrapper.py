@@ -32,7 +32,7 @@ from mmengine.optim import OptimWrapper
 from torch.optim import Optimizer
 
 from mmdbp.models.utils.decorrelation import (DEFAULT_INCLUDE, Decorrelator, check_hparams,
-                                              check_patterns)
+                                              check_patterns, check_update_interval)
 from mmdbp.registry import OPTIM_WRAPPERS
 
 
@@ -62,8 +62,13 @@ class DBPOptimWrapper(OptimWrapper):
         decor_lr (float): Decorrelation learning rate eta. Defaults to 1e-3.
         kappa (float): Whitening mix in [0, 1] (0: decorrelate only; > 0: also pull the
             variances of z to 1). Defaults to 0.5.
-        sample_frac (float): Fraction of the token rows of each forward used for the
-            statistics. Defaults to 0.1.
+        sample_frac (float): Fraction of one step's token rows in the statistics of an R
+            update. Defaults to 0.1.
+        update_interval (int): Optimiser steps between R updates. Each update uses the samples
+            pooled over the interval (each forward samples ``sample_frac / update_interval`` of
+            its rows) and the rate ``update_interval * decor_lr``, so R moves at the same rate
+            per step while the statistics and the update cost ``1 / update_interval`` as much.
+            Defaults to 1 (the paper: every step).
         include (Sequence[str]): Regexes on module names; default ``['^backbone\\.']`` (the
             encoder: never the ``neck``/decoder or ``head``).
         exclude (Sequence[str]): Regexes of modules to leave out. Defaults to ``[]``.
@@ -72,10 +77,11 @@ class DBPOptimWrapper(OptimWrapper):
         max_r_norm (float): Training stops (``FloatingPointError`` naming the layer) when
             ``||R||_F / sqrt(d)`` exceeds this or becomes non-finite. Defaults to 100.
         check_interval (int): Steps between explosion checks (each reads one flag from the
-            device; flags are sticky, so no bad step is missed). Defaults to 10.
-        log_interval (int): Steps between logs of the mean |off-diagonal correlation| of z: a
-            debug line per layer and ``train/dbp_corr`` (mean over layers) in the message hub.
-            0 disables. Defaults to 50.
+            device; flags are sticky, so no bad step is missed), at the first R update at or
+            after each multiple. Defaults to 10.
+        log_interval (int): Steps between logs of the mean |off-diagonal correlation| of z (at
+            the first R update at or after each multiple): a debug line per layer and
+            ``train/dbp_corr`` (mean over layers) in the message hub. 0 disables. Defaults to 50.
         seed (int, optional): Seed of the row sub-sampler; None takes ``torch.initial_seed()``
             at attach time (the runner's seed). Defaults to None.
         stats_tf32 (bool): Let the fp32 statistics/update matmuls use TF32 tensor cores on
@@ -104,10 +110,12 @@ class DBPOptimWrapper(OptimWrapper):
                  log_interval: int = 50,
                  seed: Optional[int] = None,
                  stats_tf32: bool = True,
+                 update_interval: int = 1,
                  update_rule: str = 'paper',
                  **kwargs) -> None:
         check_hparams(decor_lr, kappa, sample_frac, max_r_norm, update_rule)
         check_patterns(include, exclude, layer_types)
+        check_update_interval(update_interval)
         inner_cfg = dict(type='OptimWrapper') if optim_wrapper is None else dict(optim_wrapper)
         if 'optimizer' in inner_cfg:
             raise ValueError('DBPOptimWrapper: put `optimizer` (and `paramwise_cfg`) at the top '
@@ -133,7 +141,8 @@ class DBPOptimWrapper(OptimWrapper):
         self.decor_cfg = dict(decor_lr=decor_lr, kappa=kappa, sample_frac=sample_frac,
                               include=list(include), exclude=list(exclude),
                               layer_types=list(layer_types), max_r_norm=max_r_norm,
-                              stats_tf32=stats_tf32, update_rule=update_rule)
+                              stats_tf32=stats_tf32, update_rule=update_rule,
+                              update_interval=update_interval)
         self.check_interval = check_interval
         self.log_interval = log_interval
         self.seed = seed
@@ -173,6 +182,7 @@ class DBPOptimWrapper(OptimWrapper):
                       f'R): {shown}; decor_lr={self.decor_cfg["decor_lr"]:g}, '
                       f'kappa={self.decor_cfg["kappa"]:g}, '
                       f'sample_frac={self.decor_cfg["sample_frac"]:g}, '
+                      f'update_interval={self.decor_cfg["update_interval"]}, '
                       f'update_rule={self.decor_cfg["update_rule"]!r}.', logger='current')
         return self.decorrelator
 
@@ -215,10 +225,17 @@ class DBPOptimWrapper(OptimWrapper):
         if self._step_hook is not None and not self._optimizer_stepped:
             decorrelator.discard()
             return
-        n = decorrelator.num_updates + 1
-        log_now = self.log_interval > 0 and n % self.log_interval == 0
-        decorrelator.update(keep_stats=log_now)
-        if self.check_interval and n % self.check_interval == 0:
+        if not decorrelator.next_step_updates:
+            decorrelator.step()  # samples pooled for the next R update (update_interval > 1)
+            return
+        # steps of the updates so far, and after this one: log / check when this update is the
+        # first at or after a multiple of the interval (with update_interval 1: every interval)
+        k = decorrelator.update_interval
+        before, after = decorrelator.num_updates * k, (decorrelator.num_updates + 1) * k
+        due = lambda interval: interval > 0 and after // interval > before // interval  # noqa
+        log_now = due(self.log_interval)
+        decorrelator.step(keep_stats=log_now)
+        if due(self.check_interval):
             decorrelator.check()
         if log_now:
             self._log_correlations(decorrelator)

@@ -16,12 +16,16 @@ fp32, not a parameter) in front of its input::
   through R). Inputs with fewer rows than ``d_out`` (tiny batches) take the cheaper explicit
   path ``W (R x)``, which has the same values and gradients.
 * **Statistics** (training forwards only): ``z = R x`` on a random sub-sample of the token rows
-  (``sample_frac``, with replacement, from a seeded generator), in fp32 with autocast off.
-* **Update** (after each optimiser step, see :meth:`Decorrelator.update`), from the z of that
-  step (all ranks' samples, all-reduced)::
+  (``sample_frac / update_interval`` of them, with replacement, from a seeded generator), in fp32
+  with autocast off.
+* **Update** (after every ``update_interval``-th optimiser step, see :meth:`Decorrelator.step`),
+  from the z pooled over those steps (all ranks' samples, all-reduced): ``sample_frac`` of one
+  step's rows in all, as with an update every step, at ``1 / update_interval`` of the cost per
+  step. The update applies ``update_interval * decor_lr`` (``eta`` below), so R moves at the same
+  rate per optimiser step whatever the interval::
 
       X = z^T z / n,   C = X - diag(X),   v = diag(X) - 1   (= mean(z^2 - 1))
-      R <- R - eta [ (1 - kappa) C R + kappa diag(v) R ]
+      R <- R - eta [ (1 - kappa) C R + kappa diag(v) R ],   eta = update_interval * decor_lr
 
   Each rank sums ``z^T z R`` over its samples in the cheaper order (``(z^T z) R`` or
   ``z^T (z R)``: the second avoids the d^3 product when a rank has fewer sampled rows than d),
@@ -258,6 +262,7 @@ class DecorrelatedLayer:
         self.dim = w[0].numel()  # d_in (C_in * k * k for a conv)
         self.R = torch.eye(self.dim, dtype=dtype, device=w.device)
         self.samples: List[torch.Tensor] = []
+        self.committed = 0  # samples of finished optimiser steps (the rest: the current step's)
         self.last_stats: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = None
         self.bad = torch.zeros((), dtype=torch.bool, device=w.device)
         self.norm = torch.zeros((), dtype=dtype, device=w.device)
@@ -306,8 +311,8 @@ class DecorrelatedLayer:
 
     @torch.no_grad()
     def record(self, x: torch.Tensor) -> None:
-        """Store ``z = R x`` (fp32) of a random ``sample_frac`` of the input rows (drawn with
-        replacement from the decorrelator's seeded generator in eager mode)."""
+        """Store ``z = R x`` (fp32) of a random ``sample_frac / update_interval`` of the input
+        rows (drawn with replacement from the decorrelator's seeded generator in eager mode)."""
         if self.is_conv:
             m = self.module
             rows = F.unfold(x, m.kernel_size, m.dilation, m.padding, m.stride)  # B, d, L
@@ -315,7 +320,7 @@ class DecorrelatedLayer:
         else:
             rows = x.reshape(-1, self.dim)
         n = rows.shape[0]
-        frac = self.owner.sample_frac
+        frac = self.owner.sample_frac / self.owner.update_interval  # pooled over the interval
         if frac < 1.:
             k = max(1, int(round(n * frac)))
             if torch.compiler.is_compiling():
@@ -365,6 +370,7 @@ class DecorrelatedLayer:
         self.last_stats = ((zsum, flat[d * d + 2 * d + 1:].view(d, d), n)
                            if keep_stats else None)
         self.samples = []
+        self.committed = 0
         self.norm = torch.linalg.matrix_norm(self.R) / math.sqrt(d)
         self.bad |= ~torch.isfinite(self.norm) | (self.norm > max_norm)
 
@@ -376,13 +382,18 @@ class Decorrelator:
         model (nn.Module): The model (not a DDP wrapper).
         decor_lr (float): Decorrelation learning rate eta.
         kappa (float): Whitening mix in [0, 1]; 0 = pure decorrelation.
-        sample_frac (float): Fraction of input rows (tokens) in the statistics, in (0, 1].
+        sample_frac (float): Fraction of one step's input rows (tokens) in the statistics of an
+            update, in (0, 1]; each forward samples ``sample_frac / update_interval`` of its rows.
+        update_interval (int): Update R after every this many optimiser steps (see
+            :meth:`step`), from the samples pooled over them, at the rate ``update_interval *
+            decor_lr``. 1 (the paper's rule) updates every step; k > 1 divides the cost of the
+            statistics and of the update by k. Defaults to 1.
         include, exclude, layer_types: see :func:`select_layers`.
         max_r_norm (float): Bound on ``||R||_F / sqrt(d_in)`` (1 for the identity); beyond it
             (or non-finite) :meth:`check` raises.
         seed (int): Seed of the sub-sampling generator; the generator is re-seeded from
-            ``(seed, rank, number of updates)`` after every update so resumed and distributed
-            runs sample reproducibly.
+            ``(seed, rank, number of optimiser steps)`` after every step so resumed and
+            distributed runs sample reproducibly.
         dtype (torch.dtype): dtype of R and of the statistics. Defaults to float32.
         update_rule (str): ``'paper'`` (the papers' ``diag(v) R`` whitening term),
             ``'reference'`` (the authors' code: ``R diag(v)``) or ``'reference_normalized'``
@@ -399,9 +410,13 @@ class Decorrelator:
                  include: Sequence[str] = DEFAULT_INCLUDE, exclude: Sequence[str] = (),
                  layer_types: Sequence[str] = ('Linear', ), max_r_norm: float = 100.,
                  seed: int = 0, dtype: torch.dtype = torch.float32,
-                 stats_tf32: bool = True, update_rule: str = 'paper') -> None:
+                 stats_tf32: bool = True, update_rule: str = 'paper',
+                 update_interval: int = 1) -> None:
         check_hparams(decor_lr, kappa, sample_frac, max_r_norm, update_rule)
+        check_update_interval(update_interval)
         self.update_rule = update_rule
+        self.update_interval = int(update_interval)
+        self.pending_steps = 0  # optimiser steps since the last R update
         self.decor_lr = float(decor_lr)
         self.kappa = float(kappa)
         self.sample_frac = float(sample_frac)
@@ -430,16 +445,40 @@ class Decorrelator:
 
     def _step_seed(self) -> int:
         rank = dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-        return (self.seed * 1_000_003 + rank * 7_919 + self.num_updates) % (2**63 - 1)
+        steps = self.num_updates * self.update_interval + self.pending_steps  # optimiser steps
+        return (self.seed * 1_000_003 + rank * 7_919 + steps) % (2**63 - 1)
+
+    def _reseed(self) -> None:
+        for g in self._generators.values():
+            g.manual_seed(self._step_seed())
 
     # -- update ---------------------------------------------------------------------------
+    @property
+    def next_step_updates(self) -> bool:
+        """Whether the next :meth:`step` updates R."""
+        return self.pending_steps + 1 >= self.update_interval
+
+    @torch.no_grad()
+    def step(self, keep_stats: bool = False) -> bool:
+        """Call after every real optimiser step. Every ``update_interval``-th call runs
+        :meth:`update` on the samples pooled since the last update; the other calls keep this
+        step's samples for it. Returns whether R was updated."""
+        if self.next_step_updates:
+            self.update(keep_stats)
+            return True
+        self.pending_steps += 1
+        for layer in self.layers.values():
+            layer.committed = len(layer.samples)
+        self._reseed()
+        return False
+
     @torch.no_grad()
     def update(self, keep_stats: bool = False) -> None:
-        """Apply the DBP update to every layer from the samples recorded since the last update
-        and clear them. Statistics are summed over ranks (one all-reduce per layer) when
-        ``torch.distributed`` is initialised, so every rank computes the same R. No host-device
-        synchronisation. ``keep_stats`` keeps this update's statistics for
-        :meth:`correlations`."""
+        """Apply the DBP update, at the rate ``update_interval * decor_lr``, to every layer from
+        the samples recorded since the last update and clear them. Statistics are summed over
+        ranks (one all-reduce per layer) when ``torch.distributed`` is initialised, so every rank
+        computes the same R. No host-device synchronisation. ``keep_stats`` keeps this update's
+        statistics for :meth:`correlations`."""
         distributed = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
         for layer in self.layers.values():
             if not distributed and not layer.samples:
@@ -448,16 +487,18 @@ class Decorrelator:
                 flat = layer.local_stats(with_X=keep_stats)
                 if distributed:
                     dist.all_reduce(flat)
-                layer.apply_stats(flat, self.decor_lr, self.kappa, self.max_r_norm, keep_stats)
+                layer.apply_stats(flat, self.decor_lr * self.update_interval, self.kappa,
+                                  self.max_r_norm, keep_stats)
         self.num_updates += 1
-        for g in self._generators.values():
-            g.manual_seed(self._step_seed())
+        self.pending_steps = 0
+        self._reseed()
 
     def discard(self) -> None:
-        """Drop the samples recorded since the last update without updating R (a step the
-        optimiser skipped, e.g. AMP's loss scaler on inf/NaN gradients)."""
+        """Drop the samples recorded since the last optimiser step without updating R (a step
+        the optimiser skipped, e.g. AMP's loss scaler on inf/NaN gradients); the samples of the
+        earlier steps of an update interval stay."""
         for layer in self.layers.values():
-            layer.samples = []
+            layer.samples = layer.samples[:layer.committed]
 
     def correlations(self) -> Dict[str, float]:
         """Mean |off-diagonal correlation| of z per layer, from the last update's statistics
@@ -513,7 +554,8 @@ class Decorrelator:
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        """R of every layer, the update count and seed, and the unfolded weights W.
+        """R of every layer, the update count and seed, and the unfolded weights W; between
+        two updates (``update_interval > 1``) also the steps and samples pooled so far.
 
         While attached, the model's own state dict holds the folded ``W R`` (see
         :class:`DecorrelatedLayer`), so any checkpoint loads as the function the model computes.
@@ -528,9 +570,13 @@ class Decorrelator:
                 (name, layer.module.weight.detach().cpu().clone()) for name, layer in layers),
             state_dict_folded=True,
             num_updates=self.num_updates,
+            pending_steps=self.pending_steps,
+            pending_samples=OrderedDict(
+                (name, torch.cat(layer.samples[:layer.committed]).cpu())
+                for name, layer in layers if self.pending_steps and layer.committed),
             seed=self.seed,
             hparams=dict(decor_lr=self.decor_lr, kappa=self.kappa, sample_frac=self.sample_frac,
-                         update_rule=self.update_rule))
+                         update_rule=self.update_rule, update_interval=self.update_interval))
 
     def load_state_dict(self, state: Mapping) -> None:
         saved = state['R']
@@ -547,16 +593,27 @@ class Decorrelator:
                 if saved_t is not None and saved_t.shape != live.shape:
                     raise ValueError(f'DBP: saved {what} of {name} has shape '
                                      f'{tuple(saved_t.shape)}, the layer needs {tuple(live.shape)}.')
+        pending_steps = int(state.get('pending_steps', 0))
+        if pending_steps >= self.update_interval:
+            saved_k = state.get('hparams', {}).get('update_interval')
+            raise ValueError(f'DBP: the checkpoint was saved {pending_steps} optimiser step(s) '
+                             f'after an R update (update_interval={saved_k}); this run has '
+                             f'update_interval={self.update_interval}. Resume with an interval '
+                             f'> {pending_steps}, or from a checkpoint saved right after an '
+                             'update.')
+        pending = state.get('pending_samples') or {}
         for name, layer in self.layers.items():
             layer.R = saved[name].to(device=layer.R.device, dtype=layer.R.dtype).clone()
-            layer.samples = []
+            layer.samples = ([pending[name].to(device=layer.R.device, dtype=layer.R.dtype)]
+                             if name in pending else [])
+            layer.committed = len(layer.samples)
             if name in weights:  # the model state dict loaded beside this one holds W R
                 with torch.no_grad():
                     layer.module.weight.copy_(weights[name])
         self.num_updates = int(state.get('num_updates', 0))
+        self.pending_steps = pending_steps
         self.seed = int(state.get('seed', self.seed))
-        for g in self._generators.values():
-            g.manual_seed(self._step_seed())
+        self._reseed()
 
 
 def check_patterns(include: Sequence[str], exclude: Sequence[str],
@@ -577,6 +634,14 @@ def check_patterns(include: Sequence[str], exclude: Sequence[str],
             raise ValueError(f'DBP: {name} must be a list of regular expressions; {patterns!r} '
                              f'is not ({e}).') from None
     return compiled[0], compiled[1]
+
+
+def check_update_interval(update_interval: int) -> None:
+    """Validate ``update_interval`` (optimiser steps between R updates)."""
+    if not (isinstance(update_interval, int) and not isinstance(update_interval, bool)
+            and update_interval >= 1):
+        raise ValueError(f'DBP: update_interval (optimiser steps between R updates) must be an '
+                         f'int >= 1, got {update_interval!r}.')
 
 
 def check_hparams(decor_lr: float, kappa: float, sample_frac: float, max_r_norm: float,
