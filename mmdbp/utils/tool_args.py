@@ -53,7 +53,8 @@ def require_file(path: str, what: str, hint: str = '') -> None:
     """Exit with ``<what> '<path>' does not exist[: hint]`` (a directory where a file is
     expected: ``is a directory``), one line, no traceback."""
     if osp.isdir(path):
-        raise SystemExit(f'{what} {path!r} is a directory, not a file' + (f': {hint}' if hint else '.'))
+        raise SystemExit(f'{what} {path!r} is a directory, not a file'
+                         + (f': {hint}' if hint else '.'))
     if not osp.isfile(path):
         raise SystemExit(f'{what} {path!r} does not exist' + (f': {hint}' if hint else '.'))
 

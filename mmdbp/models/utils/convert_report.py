@@ -92,7 +92,8 @@ class ConversionReport:
         for key in keys:
             self.left_out.setdefault(key, reason)
 
-    def take_prefix(self, prefix: str, rest: str, skip: Iterable[str] = ()) -> 'OrderedDict[str, Any]':
+    def take_prefix(self, prefix: str, rest: str,
+                    skip: Iterable[str] = ()) -> 'OrderedDict[str, Any]':
         """The tensors under ``prefix`` with the prefix removed; every other tensor, except the
         keys in ``skip`` (which the caller converts itself), is left out for the reason
         ``rest``."""
