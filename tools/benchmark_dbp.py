@@ -158,12 +158,12 @@ def time_to_target(args) -> None:
                     (args.dbp_options if arm == 'dbp' else []),
                     log[arm] + 'pretrain.log'))
         run_stage(pretrain)
+        if args.skip_finetune:
+            continue  # the converted encoders are only needed for fine-tuning
         # the converters read the checkpoints that pre-training has just written
         run_stage([([py, 'tools/model_converters/dbp_mae_to_vit.py',
                      latest_checkpoint(wds[arm]), vits[arm], '--target', 'mmseg'],
                     log[arm] + 'convert.log') for arm in order])
-        if args.skip_finetune:
-            continue
         finetune = []
         for arm in order:
             if not (args.reuse and osp.isfile(osp.join(fts[arm], 'time_to_target.json'))):
@@ -350,8 +350,8 @@ def lever_table(profile: dict, levers: Sequence[Tuple[str, dict]]) -> Tuple[List
     step = profile['step_macs']
     rows = []
     for label, over in levers:
-        s = dict(dict(sample_frac=0.1, update_interval=1, include=list(DEFAULT_INCLUDE),
-                      exclude=[], layer_types=['Linear']), **profile['dbp'], **over)
+        s = {**dict(sample_frac=0.1, update_interval=1, include=list(DEFAULT_INCLUDE),
+                    exclude=[], layer_types=['Linear']), **profile['dbp'], **over}
         layers = [(name, m.weight[0].numel(), m.weight.shape[0], profile['rows'][name])
                   for name, m in select_layers(profile['model'], s['include'], s['exclude'],
                                                s['layer_types'])
@@ -377,8 +377,8 @@ def lever_table(profile: dict, levers: Sequence[Tuple[str, dict]]) -> Tuple[List
 def per_layer_table(profile: dict, settings: Optional[dict] = None) -> str:
     """The config's DBP cost per kind of layer (names with the block index replaced by ``*``)."""
     from mmdbp.models.utils.decorrelation import DEFAULT_INCLUDE, select_layers
-    s = dict(dict(sample_frac=0.1, update_interval=1, include=list(DEFAULT_INCLUDE), exclude=[],
-                  layer_types=['Linear']), **profile['dbp'], **(settings or {}))
+    s = {**dict(sample_frac=0.1, update_interval=1, include=list(DEFAULT_INCLUDE), exclude=[],
+                layer_types=['Linear']), **profile['dbp'], **(settings or {})}
     groups: Dict[str, dict] = {}
     for name, m in select_layers(profile['model'], s['include'], s['exclude'],
                                  s['layer_types']):
@@ -426,8 +426,10 @@ def analytic(args) -> dict:
     if args.levers:
         levers += LEVERS
     rows, table = lever_table(profile, levers)
-    text = (f'DBP extra multiply-adds per optimiser step, {osp.relpath(config, ROOT)}, batch '
-            f'{batch}{", " + str(options) if options else ""} (H100-weighted: fold x1 in bf16, '
+    what = (f'workload {args.workload}' if args.workload else osp.relpath(config, ROOT) +
+            (f' with --cfg-options {sorted(options)}' if options else ''))
+    text = (f'DBP extra multiply-adds per optimiser step, {what}, batch {batch} '
+            '(H100-weighted: fold x1 in bf16, '
             'statistics and update x2 in TF32):\n\n' + table + '\nPer kind of layer (' +
             levers[0][0] + '):\n\n' + per_layer_table(profile, over))
     print(text)

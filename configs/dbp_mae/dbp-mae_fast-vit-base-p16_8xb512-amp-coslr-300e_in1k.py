@@ -10,5 +10,6 @@ optim_wrapper = dict(
     decor_lr=1e-3,
     kappa=0.5,
     sample_frac=0.1,
+    update_interval=8,  # R every 8 steps, pooled samples: +4.3% work at ViT-B/16 b256
     include=[r'^backbone\.'],
     log_interval=100)

@@ -79,9 +79,12 @@ def test_step_profile_and_lever_table_on_the_micro_mae():
 
     rows, text = tool.lever_table(profile, [('paper', dict(update_interval=1)),
                                             ('no fc2', dict(update_interval=1,
-                                                            exclude=[tool.FC2]))])
+                                                            exclude=[tool.FC2])),
+                                            ('half', dict(update_interval=1, sample_frac=0.05))])
     by_hand = tool.extra_macs(vit_layers(96, 2080, blocks=4), 0.1)
     assert rows[0]['layers'] == 16 and rows[0]['total'] == pytest.approx(sum(by_hand.values()))
     assert rows[1]['layers'] == 12
+    half = tool.extra_macs(vit_layers(96, 2080, blocks=4), 0.05)  # the config's value overridden
+    assert rows[2]['total'] == pytest.approx(sum(half.values()))
     assert rows[0]['percent'] == pytest.approx(100 * rows[0]['total'] / profile['step_macs'])
     assert '| paper | 0.1 | 1 | 16 |' in text
