@@ -219,3 +219,45 @@ def test_missing_source_is_one_line(tool, tmp_path):
     with pytest.raises(SystemExit, match=r"checkpoint '.*no_such\.pth' does not exist: pass the "
                        r'path of (a checkpoint file|an official MIRL)'):
         load_tool(tool).main([str(tmp_path / 'no_such.pth'), str(tmp_path / 'out.pth')])
+
+
+def test_mmseg_vit_checkpoint_converts_completely(tmp_path, capsys):
+    """An mmseg segmentor checkpoint (ViT backbone + heads) -> mmdbp's ViT (vit_to_mmdbp) and
+    mmpretrain's ViT (extract_backbone): every backbone tensor, same features."""
+    from mmpretrain.models import VisionTransformer as PretrainViT
+    from mmseg.models.backbones import VisionTransformer as SegViT
+
+    from mmdbp.models.backbones import FastVisionTransformer
+    torch.manual_seed(0)
+    seg = SegViT(img_size=32, patch_size=8, embed_dims=24, num_layers=2, num_heads=3,
+                 mlp_ratio=2, out_indices=(1, ), qkv_bias=True, with_cls_token=True,
+                 **MMSEG_VIT_KWARGS)
+    seg.init_weights()
+    seg.eval()
+    state = {f'backbone.{k}': v for k, v in seg.state_dict().items()}
+    state.update({'decode_head.conv_seg.weight': torch.zeros(4, 8, 1, 1),
+                  'decode_head.conv_seg.bias': torch.zeros(4)})
+    src = str(tmp_path / 'upernet.pth')
+    torch.save(dict(state_dict=state, meta=dict(iter=1)), src)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        expected = seg(x)[0].flatten(2).transpose(1, 2)  # patch tokens after the final norm
+
+    load_tool('vit_to_mmdbp').main([src, str(tmp_path / 'mmdbp.pth')])
+    read, wrote, left = summary_counts(capsys.readouterr().out)
+    assert (read, wrote, left) == (len(state), len(state) - 2, 2)
+    out = torch.load(tmp_path / 'mmdbp.pth', weights_only=True)['state_dict']
+    vit = FastVisionTransformer(arch=ARCH, img_size=32, patch_size=8, out_type='raw')
+    vit.eval()
+    vit.load_state_dict({k[len('backbone.'):]: v for k, v in out.items()}, strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(vit(x)[0][:, 1:], expected, atol=1e-5, rtol=1e-5)
+
+    load_tool('extract_backbone').main([src, str(tmp_path / 'pre.pth'), '--target', 'mmpretrain'])
+    assert summary_counts(capsys.readouterr().out) == (len(state), len(state) - 2, 2)
+    pre = PretrainViT(arch=ARCH, img_size=32, patch_size=8, out_type='raw')
+    pre.eval()
+    pre.load_state_dict(torch.load(tmp_path / 'pre.pth', weights_only=True)['state_dict'],
+                        strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(pre(x)[0][:, 1:], expected, atol=1e-5, rtol=1e-5)
