@@ -12,7 +12,8 @@ not touched. Turning DBP on in an mmpretrain MAE config takes one block::
 
 Keys the wrapper does not know (``loss_scale``, ``dtype``, ``clip_grad``,
 ``accumulative_counts``, ...) are handed to the inner wrapper, so inheriting from a config whose
-``optim_wrapper`` is an ``AmpOptimWrapper`` and overriding only ``type`` and the DBP keys works.
+``optim_wrapper`` is an ``AmpOptimWrapper`` and overriding only ``type`` and the DBP keys works:
+the inherited AMP keys make the inner wrapper an ``AmpOptimWrapper`` (:func:`inner_wrapper_cfg`).
 The ``optimizer`` and ``paramwise_cfg`` stay at the top level, where mmengine's optim wrapper
 constructors (``DefaultOptimWrapperConstructor``, mmpretrain's layer-decay constructor, ...) look
 for them.
@@ -34,6 +35,46 @@ from torch.optim import Optimizer
 from mmdbp.models.utils.decorrelation import (DEFAULT_INCLUDE, Decorrelator, check_hparams,
                                               check_patterns, check_update_interval)
 from mmdbp.registry import OPTIM_WRAPPERS
+
+
+#: Keys of mmengine's ``AmpOptimWrapper`` that plain ``OptimWrapper`` does not take.
+AMP_KEYS = ('loss_scale', 'dtype')
+
+
+def inner_wrapper_cfg(inner_cfg: dict, inherited: dict) -> dict:
+    """Config of the optim wrapper DBP wraps: ``inner_cfg`` plus the top-level keys DBP does not
+    know (``inherited``: ``clip_grad``, ``accumulative_counts``, ``loss_scale``, ...).
+
+    A config that inherits ``optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')``
+    and sets ``type='DBPOptimWrapper'`` hands DBP the base's AMP keys (``loss_scale``, ``dtype``):
+
+    * no inner ``type``: the AMP keys say the base trains with AMP, so the inner wrapper is
+      ``AmpOptimWrapper`` (DBP keeps the base's mixed precision); without them, ``OptimWrapper``;
+    * inner ``type='OptimWrapper'``: fp32 chosen explicitly; the inherited AMP keys, which it
+      cannot take, are dropped with a warning;
+    * any other inner type receives them as they are.
+
+    Args:
+        inner_cfg (dict): The ``optim_wrapper`` argument of DBP (``{}`` if not given).
+        inherited (dict): The remaining keyword arguments of DBP.
+
+    Returns:
+        dict: The inner wrapper's config, with ``type``.
+    """
+    cfg = dict(inner_cfg)
+    amp = [k for k in AMP_KEYS if k in inherited or k in cfg]
+    if 'type' not in cfg:
+        cfg['type'] = 'AmpOptimWrapper' if amp else 'OptimWrapper'
+    elif cfg['type'] in ('OptimWrapper', OptimWrapper) and amp:
+        print_log(f'DBPOptimWrapper: the inner optim_wrapper is the fp32 OptimWrapper, so the '
+                  f'inherited AMP keys {amp} are ignored; give no inner type (or '
+                  f'type=\'AmpOptimWrapper\') to train with AMP.', logger='current',
+                  level=logging.WARNING)
+        inherited = {k: v for k, v in inherited.items() if k not in AMP_KEYS}
+        cfg = {k: v for k, v in cfg.items() if k not in AMP_KEYS}
+    for key, value in inherited.items():
+        cfg.setdefault(key, value)
+    return cfg
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -58,7 +99,9 @@ class DBPOptimWrapper(OptimWrapper):
     Args:
         optimizer (Optimizer): Built by the optim wrapper constructor.
         optim_wrapper (dict, optional): Config of the wrapped optim wrapper (no ``optimizer``).
-            Defaults to ``dict(type='OptimWrapper')``.
+            Without a ``type``: ``AmpOptimWrapper`` if AMP keys (``loss_scale``, ``dtype``) are
+            given or inherited, else ``OptimWrapper`` (see :func:`inner_wrapper_cfg`).
+            Defaults to None.
         decor_lr (float): Decorrelation learning rate eta. Defaults to 1e-3.
         kappa (float): Whitening mix in [0, 1] (0: decorrelate only; > 0: also pull the
             variances of z to 1). Defaults to 0.5.
@@ -116,15 +159,14 @@ class DBPOptimWrapper(OptimWrapper):
         check_hparams(decor_lr, kappa, sample_frac, max_r_norm, update_rule)
         check_patterns(include, exclude, layer_types)
         check_update_interval(update_interval)
-        inner_cfg = dict(type='OptimWrapper') if optim_wrapper is None else dict(optim_wrapper)
+        inner_cfg = dict(optim_wrapper or {})
         if 'optimizer' in inner_cfg:
             raise ValueError('DBPOptimWrapper: put `optimizer` (and `paramwise_cfg`) at the top '
                              'level of optim_wrapper, not inside its inner `optim_wrapper` dict.')
         inner_type = inner_cfg.get('type', 'OptimWrapper')
         if inner_type in ('DBPOptimWrapper', DBPOptimWrapper):
             raise ValueError('DBPOptimWrapper cannot wrap another DBPOptimWrapper.')
-        for key, value in kwargs.items():  # keys inherited from the wrapped config
-            inner_cfg.setdefault(key, value)
+        inner_cfg = inner_wrapper_cfg(inner_cfg, kwargs)
         self.inner = OPTIM_WRAPPERS.build(inner_cfg, default_args=dict(optimizer=optimizer))
         if not isinstance(self.inner, OptimWrapper):
             raise TypeError(f'DBPOptimWrapper: the inner optim wrapper must be an OptimWrapper, '
