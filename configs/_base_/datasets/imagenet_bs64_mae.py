@@ -1,7 +1,5 @@
 # ImageNet-1K for MAE-style pre-training: 64 images per GPU, 224 px random resized crops.
 # The model config chooses the algorithm; the data preprocessor below normalises in RGB.
-# LoadChecked*: the host loaders, but an unreadable file raises an error naming the file and its
-# dataset index; skip_bad_samples=True skips (and logs) such samples (README, "Bad data files").
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet/'
 data_preprocessor = dict(
@@ -10,9 +8,13 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     to_rgb=True)
 
+# mmpretrain's MAE augmentation (LoadImageFromFile, RandomResizedCrop(224, (0.2, 1.0), Pillow
+# bicubic), RandomFlip) with decode, crop and resize in one FastRandomResizedCrop: the same crop
+# distribution and random stream, outputs within interpolation rounding of mmpretrain's, about
+# half the CPU time per image (docs/benchmarks.md, "Data loading"); it names unreadable files like
+# LoadChecked* and takes skip_bad_samples too. MAE, GreenMIM and MIRL pre-training inherit it.
 train_pipeline = [
-    dict(type='LoadCheckedImageFromFile'),
-    dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0), backend='pillow',
+    dict(type='FastRandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0),
          interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5),
     dict(type='PackInputs'),

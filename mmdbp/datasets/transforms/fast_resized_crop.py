@@ -1,0 +1,257 @@
+"""``LoadImageFromFile`` + Pillow-bicubic ``RandomResizedCrop`` in one transform, ~2x cheaper.
+
+mmpretrain's MAE / SimMIM pipelines decode with OpenCV, crop, and resize with
+``RandomResizedCrop(backend='pillow', interpolation='bicubic')``. mmcv's Pillow resize converts the
+(non-contiguous) crop to a Pillow image, resizes it and converts it back: two thirds of the
+pipeline's time on ImageNet-sized JPEGs goes to those copies and Pillow's resampling, not to the
+JPEG decode. :class:`FastRandomResizedCrop` keeps everything that defines the augmentation and
+changes only how the pixels are computed:
+
+- the same decode (``mmcv.imfrombytes(..., backend='cv2')``, as ``LoadImageFromFile``: BGR,
+  EXIF orientation applied);
+- the same crop distribution, drawn by the host's own ``RandomResizedCrop.rand_crop_params`` from
+  the same numpy random stream (so a seeded run draws the same boxes and flips as mmpretrain's);
+- the same resampling filter: PyTorch's antialiased ``interpolate`` (``antialias=True``), which
+  implements Pillow's separable bicubic / bilinear convolution, on the uint8 crop view in place
+  (no copies); outputs equal mmpretrain's within 1 grey level
+  (``tests/test_datasets/test_transforms/test_fast_resized_crop.py``);
+- uint8 out, HWC, BGR: normalisation and BGR->RGB stay in the data preprocessor, and mmcv's
+  ``RandomFlip`` and mmpretrain's ``PackInputs`` follow unchanged.
+
+Opt-in, ``reduced_decode=True``: when the crop is at least ``2^k`` times the output size in both
+directions, the JPEG is decoded at ``1/2^k`` scale (libjpeg DCT scaling, ``cv2.IMREAD_REDUCED_*``)
+and the scaled box is resized. The crop is still taken from the full image's geometry and the
+final resize is still a downscale, but DCT scaling is a different low-pass filter than Pillow's
+bicubic and the box is rounded to the reduced grid, so pixels differ by more than interpolation
+rounding (docs/benchmarks.md, *Data loading*, gives the error); on ImageNet-sized images at 224 px
+it rarely applies and saves little.
+
+Given a results dict that already holds ``img`` (after ``LoadImageFromFile``, or in the synthetic
+batches of ``tools/benchmark.py``), the transform skips the decode and crops that image.
+"""
+import io
+from typing import Optional, Sequence, Tuple, Union
+
+import mmcv
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine import fileio
+from mmpretrain.datasets.transforms import RandomResizedCrop
+
+from mmdbp.registry import TRANSFORMS
+
+from ..file_errors import load_or_name
+
+#: interpolation names -> torch modes whose antialiased kernels are Pillow's
+_TORCH_MODES = {'bicubic': 'bicubic', 'bilinear': 'bilinear'}
+#: reduced-decode factors OpenCV's JPEG reader offers (libjpeg DCT scaling)
+_CV2_REDUCED = {k: f'IMREAD_REDUCED_COLOR_{k}' for k in (2, 4, 8)}
+
+
+class _Shape:
+    """Stands in for an image in ``rand_crop_params``, which only reads ``img.shape``."""
+
+    def __init__(self, h: int, w: int) -> None:
+        self.shape = (h, w)
+
+
+def resize_like_pillow(img: np.ndarray, size_hw: Tuple[int, int],
+                       interpolation: str = 'bicubic') -> np.ndarray:
+    """Resize a uint8 HWC image with Pillow's antialiased filter, computed by PyTorch.
+
+    Args:
+        img (np.ndarray): ``(H, W, C)`` uint8 image, any strides (a crop view is fine).
+        size_hw (tuple[int, int]): output ``(height, width)``.
+        interpolation (str): ``'bicubic'`` or ``'bilinear'``. Defaults to ``'bicubic'``.
+
+    Returns:
+        np.ndarray: ``(height, width, C)`` uint8.
+    """
+    mode = _TORCH_MODES[interpolation]
+    t = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0)  # 1, C, H, W view of the HWC data
+    (in_h, in_w), (out_h, out_w) = img.shape[:2], size_hw
+    if out_h < in_h and out_w > in_w:
+        # Shrinking rows while widening columns, PyTorch's one call rounds the intermediate
+        # differently from Pillow (up to ~10 levels at clipped pixels); the vertical pass on its
+        # own first matches Pillow within 1 (measured, tests/test_datasets).
+        t = F.interpolate(t, size=(out_h, in_w), mode=mode, antialias=True, align_corners=False)
+    out = F.interpolate(t, size=(out_h, out_w), mode=mode, antialias=True, align_corners=False)
+    return out[0].permute(1, 2, 0).numpy()
+
+
+@TRANSFORMS.register_module()
+class FastRandomResizedCrop(RandomResizedCrop):
+    """Decode, randomly crop and resize an image: ``LoadImageFromFile`` followed by
+    ``RandomResizedCrop(backend='pillow')``, with the same output distribution, in one step.
+
+    Replaces the first two transforms of mmpretrain's MAE / SimMIM pipelines::
+
+        train_pipeline = [
+            dict(type='FastRandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0),
+                 interpolation='bicubic'),  # was LoadImageFromFile + RandomResizedCrop
+            dict(type='RandomFlip', prob=0.5),
+            dict(type='PackInputs')]
+
+    **Required keys:** ``img_path`` (or ``img``, then nothing is decoded), ``sample_idx``
+    (optional, named in errors). **Added / modified keys:** ``img`` (uint8 HWC BGR),
+    ``img_shape``, ``ori_shape`` (the decoded image's), ``crop_bbox`` (``x0, y0, x1, y1`` of the
+    crop in full-resolution pixels, ``x1``/``y1`` exclusive), ``decode_scale`` (1, or the DCT
+    reduction factor).
+
+    Args:
+        scale (int | Sequence[int]): Output size, ``(h, w)`` or one side. As ``RandomResizedCrop``.
+        crop_ratio_range (tuple[float, float]): Range of the crop's area relative to the image.
+            Defaults to (0.08, 1.0).
+        aspect_ratio_range (tuple[float, float]): Range of the crop's aspect ratio. Defaults to
+            (3/4, 4/3).
+        max_attempts (int): Draws before the central-crop fallback. Defaults to 10.
+        interpolation (str): With ``backend='pillow'``: ``'bicubic'`` or ``'bilinear'``
+            (Pillow's antialiased filters, computed by PyTorch). With ``backend='cv2'``: any of
+            mmcv's ``imresize`` names. Defaults to ``'bicubic'``.
+        backend (str): Whose resize to reproduce, as ``RandomResizedCrop``'s ``backend``:
+            ``'pillow'`` (mmpretrain's MAE configs) or ``'cv2'`` (mmcv's OpenCV resize, the
+            host's default, e.g. mmpretrain's SimMIM configs; computed by the same
+            ``mmcv.imresize`` on the crop view). Defaults to ``'pillow'``.
+        reduced_decode (bool): Decode JPEGs at 1/2, 1/4 or 1/8 scale when the crop is at least
+            that many times the output size (see the module doc: changes pixels beyond
+            interpolation rounding). Defaults to False.
+        backend_args (dict, optional): mmengine file backend arguments. Defaults to None.
+        skip_bad_samples (bool): Log an unreadable image (file, index, reason) and drop the
+            sample instead of raising ``DataFileError``. Defaults to False.
+    """
+
+    def __init__(self,
+                 scale: Union[int, Sequence[int]],
+                 crop_ratio_range: Tuple[float, float] = (0.08, 1.0),
+                 aspect_ratio_range: Tuple[float, float] = (3. / 4., 4. / 3.),
+                 max_attempts: int = 10,
+                 interpolation: str = 'bicubic',
+                 backend: str = 'pillow',
+                 reduced_decode: bool = False,
+                 backend_args: Optional[dict] = None,
+                 skip_bad_samples: bool = False) -> None:
+        if backend not in ('pillow', 'cv2'):
+            raise ValueError(f"FastRandomResizedCrop: backend must be 'pillow' or 'cv2' (whose "
+                             f'resize to reproduce), got {backend!r}.')
+        if backend == 'pillow' and interpolation not in _TORCH_MODES:
+            raise ValueError(
+                f"FastRandomResizedCrop(backend='pillow') computes Pillow's {sorted(_TORCH_MODES)} "
+                f'filters; got interpolation={interpolation!r}. Use backend=\'cv2\', or '
+                'LoadImageFromFile + RandomResizedCrop for other Pillow filters.')
+        super().__init__(scale, crop_ratio_range=crop_ratio_range,
+                         aspect_ratio_range=aspect_ratio_range, max_attempts=max_attempts,
+                         interpolation=interpolation, backend=backend)
+        self.reduced_decode = reduced_decode
+        self.backend_args = backend_args
+        self.skip_bad_samples = skip_bad_samples
+
+    # -- decode ---------------------------------------------------------------------------
+    def _reduced_factor(self, box_hw: Tuple[int, int]) -> int:
+        """The largest DCT factor (8, 4, 2, else 1) the crop ``(h, w)`` still downscales by."""
+        out_h, out_w = self.scale
+        for k in (8, 4, 2):
+            if box_hw[0] >= k * out_h and box_hw[1] >= k * out_w:
+                return k
+        return 1
+
+    def _decode_and_crop(self, results: dict) -> np.ndarray:
+        data = fileio.get(results['img_path'], backend_args=self.backend_args)
+        img, draw = (self._reduced(data, results) if self.reduced_decode else (None, None))
+        if img is not None:
+            return img
+        img = mmcv.imfrombytes(data, flag='color', backend='cv2')
+        if img is None:
+            raise ValueError('OpenCV could not decode the image')
+        h, w = img.shape[:2]
+        oy, ox, ch, cw = draw if draw is not None else self.rand_crop_params(_Shape(h, w))
+        results.update(ori_shape=(h, w), crop_bbox=np.array([ox, oy, ox + cw, oy + ch]),
+                       decode_scale=1)
+        return img[oy:oy + ch, ox:ox + cw]
+
+    def _reduced(self, data: bytes, results: dict) -> Tuple[Optional[np.ndarray], Optional[tuple]]:
+        """``(crop, draw)`` from a DCT-reduced decode. ``crop`` is None where that does not apply
+        (non-JPEG, EXIF rotation, crop too small); the caller then decodes at full scale and
+        uses ``draw`` (the crop already drawn, if any), so the random stream is the same."""
+        import cv2
+        from PIL import Image
+        try:
+            with Image.open(io.BytesIO(data)) as probe:
+                if probe.format != 'JPEG' or probe.mode not in ('RGB', 'L'):
+                    return None, None
+                if probe.getexif().get(0x0112, 1) != 1:
+                    return None, None  # OpenCV rotates; keep the full-scale path exact
+                w, h = probe.size
+        except Exception:
+            return None, None  # the full-scale decode raises its own error
+        draw = self.rand_crop_params(_Shape(h, w))
+        oy, ox, ch, cw = draw
+        k = self._reduced_factor((ch, cw))
+        if k == 1:
+            return None, draw
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), getattr(cv2, _CV2_REDUCED[k]))
+        if img is None or img.shape[:2] != (-(-h // k), -(-w // k)):
+            return None, draw
+        # The box on the reduced grid has fractional edges (full-res pixel x covers x / k on
+        # it); Pillow's resize takes such a box exactly, so the geometry stays the host's.
+        y0, x0 = oy // k, ox // k
+        y1, x1 = -(-(oy + ch) // k), -(-(ox + cw) // k)
+        sub = img[y0:y1, x0:x1]
+        box = (ox / k - x0, oy / k - y0, (ox + cw) / k - x0, (oy + ch) / k - y0)
+        out_h, out_w = self.scale
+        if self.backend == 'pillow':
+            resample = Image.BICUBIC if self.interpolation == 'bicubic' else Image.BILINEAR
+            out = np.asarray(Image.fromarray(np.ascontiguousarray(sub)).resize(
+                (out_w, out_h), resample, box=box))
+        else:  # OpenCV's sampling (pixel centres, no antialiasing) of the fractional box
+            sx, sy = (box[2] - box[0]) / out_w, (box[3] - box[1]) / out_h
+            m = np.array([[sx, 0, box[0] + 0.5 * sx - 0.5], [0, sy, box[1] + 0.5 * sy - 0.5]])
+            out = cv2.warpAffine(sub, m, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE,
+                                 flags=mmcv.image.geometric.cv2_interp_codes[self.interpolation]
+                                 | cv2.WARP_INVERSE_MAP)
+        results.update(ori_shape=(h, w), crop_bbox=np.array([ox, oy, ox + cw, oy + ch]),
+                       decode_scale=k, resized=True)
+        return out, draw
+
+    # -- transform ------------------------------------------------------------------------
+    def _load(self, results: dict) -> dict:
+        if results.get('img') is not None:
+            img = results['img']
+            h, w = img.shape[:2]
+            oy, ox, ch, cw = self.rand_crop_params(_Shape(h, w))
+            results.update(crop_bbox=np.array([ox, oy, ox + cw, oy + ch]), decode_scale=1)
+            results.setdefault('ori_shape', (h, w))
+            crop = img[oy:oy + ch, ox:ox + cw]
+        else:
+            crop = self._decode_and_crop(results)
+            if results.pop('resized', False):  # the reduced decode resized already
+                results['img'] = crop
+                results['img_shape'] = crop.shape[:2]
+                return results
+        if self.backend == 'pillow':
+            gray = crop.ndim == 2
+            out = resize_like_pillow(crop[..., None] if gray else crop, self.scale,
+                                     self.interpolation)
+            out = out[..., 0] if gray else out
+        else:  # exactly the host's cv2 path, without the copy mmcv.imcrop makes
+            out = mmcv.imresize(crop, tuple(self.scale[::-1]), interpolation=self.interpolation,
+                                backend='cv2')
+        results['img'] = out
+        results['img_shape'] = out.shape[:2]
+        return results
+
+    def transform(self, results: dict) -> Optional[dict]:
+        """Decode (unless ``img`` is given), crop and resize; see the class doc."""
+        if results.get('img') is not None:
+            return self._load(results)
+        return load_or_name(self._load, results, ('img_path',), self.skip_bad_samples,
+                            'FastRandomResizedCrop')
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(scale={self.scale}, '
+                f'crop_ratio_range={self.crop_ratio_range}, '
+                f'aspect_ratio_range={self.aspect_ratio_range}, '
+                f'max_attempts={self.max_attempts}, interpolation={self.interpolation}, '
+                f'backend={self.backend}, '
+                f'reduced_decode={self.reduced_decode}, '
+                f'skip_bad_samples={self.skip_bad_samples})')
