@@ -165,8 +165,15 @@ def load_checkpoint_file(filename: str, trust_pickle: bool = False,
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
         return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        detail = str(err).split('WeightsUnpickler error:')[-1].strip().split('\n')[0]
+    except (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as err:
+        detail = str(err).split('WeightsUnpickler error:')[-1].strip()
+        detail = (detail.splitlines() or [''])[0][:200]
+        refused = isinstance(err, pickle.UnpicklingError) and any(
+            word in detail for word in ('global', 'allowlisted', 'unrecognized function'))
+        if not refused:  # not (all of) a torch file
+            raise SystemExit(f'{filename} is not a readable torch checkpoint '
+                             f'({type(err).__name__}: {detail}); is it truncated or in another '
+                             'format? Download or save it again.') from None
         raise SystemExit(
             f'{filename} was refused: it pickles objects other than tensors and the values '
             f'mmengine stores ({detail}), and loading it could run code. If you trust the file '

@@ -261,3 +261,16 @@ def test_mmseg_vit_checkpoint_converts_completely(tmp_path, capsys):
                         strict=True)
     with torch.no_grad():
         torch.testing.assert_close(pre(x)[0][:, 1:], expected, atol=1e-5, rtol=1e-5)
+
+
+def test_truncated_or_foreign_file_is_one_line(mmpretrain_mae_ckpt, tmp_path):
+    src, _ = mmpretrain_mae_ckpt
+    truncated = tmp_path / 'truncated.pth'
+    with open(src, 'rb') as f:
+        truncated.write_bytes(f.read(4000))  # an interrupted download
+    text = tmp_path / 'notes.pth'
+    text.write_text('not a checkpoint\n')
+    for bad in (truncated, text):
+        with pytest.raises(SystemExit, match=r'is not a readable torch checkpoint \(.*\); is it '
+                           r'truncated or in another format\?'):
+            load_tool('extract_backbone').main([str(bad), str(tmp_path / 'out.pth')])
