@@ -16,8 +16,9 @@ For the converters in ``tools/model_converters/``, which read downloaded (untrus
 legacy files that pickle other objects load with ``--trust-pickle`` or ``MMDBP_TRUST_PICKLE=1``
 (with a warning).
 
-mmengine's local loader is wrapped only to add a hint to "can not be found" for a checkpoint in
-``work_dirs/<config name>/``: the config that writes it. Loading itself is mmengine's.
+mmengine's local loader is wrapped only for its messages: "can not be found" for a checkpoint in
+``work_dirs/<config name>/`` names the config that writes it, and a refused pickle names the file
+and what to do. Loading itself is mmengine's.
 """
 import glob
 import os
@@ -126,10 +127,19 @@ if getattr(_mmengine_load_from_local, '__module__', None) == __name__:  # module
 
 def load_from_local(filename: str, map_location=None):
     """mmengine's ``load_from_local`` (``torch.load`` with torch's safe default), with
-    :func:`missing_checkpoint_message` for a missing file."""
+    :func:`missing_checkpoint_message` for a missing file and, for a refused pickle, which file
+    it was and what to do."""
     if not osp.isfile(osp.expanduser(filename)):
         raise FileNotFoundError(missing_checkpoint_message(osp.expanduser(filename)))
-    return _mmengine_load_from_local(filename, map_location)
+    try:
+        return _mmengine_load_from_local(filename, map_location)
+    except pickle.UnpicklingError as err:
+        raise pickle.UnpicklingError(
+            f'{err}\n[mmdbp] {filename} holds an object that is neither a tensor nor on the '
+            'allow-list of what mmengine checkpoints hold (mmdbp.engine.checkpoint_compat.'
+            'SAFE_GLOBALS), so it was not loaded. If you trust the file, load it once with '
+            'torch.load(..., weights_only=False) and save its state_dict again, or convert it '
+            'with tools/model_converters/* --trust-pickle.') from None
 
 
 load_from_local.__wrapped__ = _mmengine_load_from_local
