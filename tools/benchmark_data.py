@@ -14,23 +14,31 @@ UPerNet rates of 20/40/80 img/s per GPU).
 Named pipelines (``--pipeline``) build their data with ``tools/make_demo_data.py``'s generator
 under ``--data-dir`` (default ``work_dirs/benchmark_data``) when it is not there yet:
 
-========================  ===========================================================  ========
-name                      pipeline (config)                                           images
-========================  ===========================================================  ========
-mae-demo                  demo MAE pre-training (_base_/datasets/demo_in1k_mae.py)      64 px
-mae-imagenet-format       real MAE pipeline, 224 px crops (imagenet_bs64_mae.py)       384 px
-mae-imagenet-format-cv2   the same with ``RandomResizedCrop(backend='cv2')``             384 px
-ade-demo                  demo ADE20K training (_base_/datasets/demo_ade20k.py)         64 px
-ade-ade20k-format         real mmseg ADE20K pipeline, 512 crops (ade20k_512x512.py)    512 px
-========================  ===========================================================  ========
+===========================  ========================================================  ========
+name                         pipeline (config)                                         images
+===========================  ========================================================  ========
+mae-demo                     demo MAE pre-training (_base_/datasets/demo_in1k_mae.py)   64 px
+mae-imagenet-format          mmdbp's MAE pipeline, 224 px (imagenet_bs64_mae.py:        384 px
+                             FastRandomResizedCrop)
+mae-imagenet-format-         mmpretrain's MAE pipeline (mmpretrain::_base_/datasets/    384 px
+mmpretrain                   imagenet_bs512_mae.py: Pillow RandomResizedCrop)
+ade-demo                     demo ADE20K training (_base_/datasets/demo_ade20k.py)      64 px
+ade-ade20k-format            real mmseg ADE20K pipeline, 512 crops (ade20k_512x512.py)  512 px
+===========================  ========================================================  ========
 
-The ``*-format`` rows run the real pipelines on generated JPEGs of about ImageNet's/ADE20K's
-size and file size (ImageNet averages ~400x350 px, ~110 kB; the 384 px squares here are
-~140 kB), so their per-worker rates are representative of real data on the same CPU.
+**Side by side on ImageNet-like JPEGs** (``--compare mae-224 simmim-192``, issue 18): generates
+(once) ``--num-images`` JPEGs encoded like ImageNet's train set (:func:`make_imagenet_like`: sizes
+around ImageNet's, mean ~470x390 px, long side 200-1000; quality 75-95, 4:2:0 chroma; textured
+1/f scenes at ~0.5-0.7 bytes per pixel) and times mmpretrain's pipeline against mmdbp's and the
+single levers in alternating rounds in one process (``--threads``, default 1): img/s per CPU
+second and per wall second, the median per-round ratio to mmpretrain's, CPU ms per image in each
+transform, and img/s through a ``DataLoader`` with each ``--workers`` count. The load average is
+printed with each comparison (rows above 1.5 are flagged in docs/benchmarks.md).
 
 Examples::
 
     python tools/benchmark_data.py --pipeline mae-imagenet-format --workers 0 2
+    python tools/benchmark_data.py --compare mae-224 simmim-192 --num-images 200 --rounds 7
     python tools/benchmark_data.py --config configs/_base_/datasets/demo_in1k_mae.py \\
         --data-root data/demo_in1k --samples 200
 """
@@ -53,7 +61,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.registry import DefaultScope  # noqa: E402
 
 from mmdbp.utils.benchmark import (append_markdown_row, build_collate_fn, device_name,  # noqa: E402
-                                   git_commit)
+                                   git_commit, resolve_config_path)
 
 # Step rates (img/s) the loaders must feed. Pre-training: issue 9's mmpretrain MAE ViT-L/16 and
 # ViT-B/16 rates on an H100 (bf16, batch 256) and the fast path's 1.3x targets. Segmentation:
@@ -67,12 +75,10 @@ PIPELINES = {
     'mae-imagenet-format': dict(config='configs/_base_/datasets/imagenet_bs64_mae.py',
                                 scope='mmpretrain', kind='cls', img_size=384,
                                 subdir='in1k_format_384', rates=MAE_RATES),
-    # the same, with OpenCV instead of Pillow for the crop-resize (the JPEG decode is mmcv's cv2
-    # in both): the cheapest change to the real pipeline
-    'mae-imagenet-format-cv2': dict(config='configs/_base_/datasets/imagenet_bs64_mae.py',
-                                    scope='mmpretrain', kind='cls', img_size=384,
-                                    subdir='in1k_format_384', rates=MAE_RATES,
-                                    transform_options={'RandomResizedCrop': dict(backend='cv2')}),
+    # mmpretrain's own MAE pipeline (LoadImageFromFile + Pillow RandomResizedCrop), the baseline
+    'mae-imagenet-format-mmpretrain': dict(
+        config='mmpretrain::_base_/datasets/imagenet_bs512_mae.py', scope='mmpretrain',
+        kind='cls', img_size=384, subdir='in1k_format_384', rates=MAE_RATES),
     'ade-demo': dict(config='configs/_base_/datasets/demo_ade20k.py', scope='mmseg', kind='seg',
                      img_size=64, subdir='demo_ade20k_64', rates=SEG_RATES),
     'ade-ade20k-format': dict(config='configs/_base_/datasets/ade20k_512x512.py', scope='mmseg',
@@ -105,7 +111,90 @@ def parse_args(argv=None):
     p.add_argument('--md', default=osp.join(ROOT, 'docs', 'benchmarks.md'))
     p.add_argument('--section', default='Data loading')
     p.add_argument('--no-md', action='store_true')
+    p.add_argument('--compare', nargs='+', choices=sorted(COMPARISONS),
+                   help='compare the named pipelines side by side on ImageNet-like JPEGs '
+                   '(generated under --data-dir, or --data-root)')
+    p.add_argument('--rounds', type=int, default=5, help='--compare: alternating rounds')
+    p.add_argument('--threads', type=int, default=1,
+                   help='--compare: torch and OpenCV threads (a DataLoader worker uses 1)')
+    p.add_argument('--loader-batches', type=int, default=4,
+                   help='--compare: timed DataLoader batches per worker count')
     return p.parse_args(argv)
+
+
+# --------------------------------------------------------------------------------------------
+# ImageNet-like JPEGs
+# --------------------------------------------------------------------------------------------
+def _scene(rng, h: int, w: int, alpha: float):
+    """A textured procedural scene: colour noise with a 1/f^alpha amplitude spectrum (natural
+    images' statistics) mixed across channels, plus a few blended discs (hard edges)."""
+    import numpy as np
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.rfftfreq(w)[None, :]
+    f = np.sqrt(fx ** 2 + fy ** 2)
+    f[0, 0] = 1.0
+    amp = 1.0 / f ** alpha
+    chans = [np.fft.irfft2(amp * np.exp(1j * rng.uniform(0, 2 * np.pi, f.shape)), s=(h, w))
+             for _ in range(3)]
+    img = np.stack(chans, -1) @ (rng.normal(size=(3, 3)) * 0.4 + np.eye(3))
+    img = (img - img.mean((0, 1))) / img.std((0, 1))
+    img = 128 + img * rng.uniform(30, 55, 3) + rng.uniform(-30, 30, 3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    for _ in range(int(rng.integers(3, 9))):
+        cy, cx = rng.uniform(0, h), rng.uniform(0, w)
+        r = rng.uniform(0.05, 0.3) * min(h, w)
+        m = (yy - cy) ** 2 + (xx - cx) ** 2 < r * r
+        img[m] = img[m] * 0.5 + rng.uniform(0, 255, 3) * 0.5
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def imagenet_like_size(rng):
+    """``(h, w)`` drawn around ImageNet-1K's train images: 70% have a long side of 500 px, the
+    rest log-normal around 500 (sigma 0.35) within 200-1000 px; short/long side 3/4 (50%),
+    2/3 (20%), 1 (10%) or uniform in 0.5-1 (20%); 80% landscape. Mean ~470x390 px."""
+    import numpy as np
+    long = 500 if rng.random() < 0.7 else int(np.clip(500 * np.exp(rng.normal(0, 0.35)), 200, 1000))
+    ratio = rng.choice([0.75, 2 / 3, 1.0, -1.0], p=[0.5, 0.2, 0.1, 0.2])
+    short = int(round(long * (rng.uniform(0.5, 1.0) if ratio < 0 else ratio)))
+    return (short, long) if rng.random() < 0.8 else (long, short)
+
+
+def make_imagenet_like(out_dir: str, num_images: int, seed: int = 0, classes: int = 4) -> dict:
+    """Write ``num_images`` JPEGs encoded like ImageNet's in mmpretrain's ImageNet layout
+    (``train/<class>/*.JPEG``, ``meta/train.txt``): sizes from :func:`imagenet_like_size`,
+    quality triangular in 75-95 (mode 92), 4:2:0 chroma subsampling, textured scenes whose size
+    per pixel lands near ImageNet's (~0.5-0.8 bytes/pixel). Returns (and saves as
+    ``stats.json``) the mean size, bytes/pixel and quality."""
+    import io
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    lines, hs, ws, nbytes, npix, quals = [], [], [], 0, 0, []
+    for i in range(num_images):
+        label = i % classes
+        h, w = imagenet_like_size(rng)
+        q = int(round(rng.triangular(75, 92, 95)))
+        img = _scene(rng, h, w, rng.uniform(0.7, 0.95))
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, 'JPEG', quality=q, subsampling=2)  # 2 = 4:2:0
+        rel = f'n{label:08d}/img_{i:05d}.JPEG'
+        os.makedirs(osp.join(out_dir, 'train', osp.dirname(rel)), exist_ok=True)
+        with open(osp.join(out_dir, 'train', rel), 'wb') as f:
+            f.write(buf.getvalue())
+        lines.append(f'{rel} {label}')
+        hs.append(h), ws.append(w), quals.append(q)
+        nbytes += buf.tell()
+        npix += h * w
+    os.makedirs(osp.join(out_dir, 'meta'), exist_ok=True)
+    with open(osp.join(out_dir, 'meta', 'train.txt'), 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    stats = dict(images=num_images, mean_hw=[float(np.mean(hs)), float(np.mean(ws))],
+                 long_side_range=[int(min(map(max, hs, ws))), int(max(map(max, hs, ws)))],
+                 bytes_per_pixel=nbytes / npix, mean_kb=nbytes / num_images / 1e3,
+                 quality_mean=float(np.mean(quals)), subsampling='4:2:0', seed=seed)
+    with open(osp.join(out_dir, 'stats.json'), 'w') as f:
+        json.dump(stats, f, indent=2)
+    return stats
 
 
 def _generate(spec: dict, root: str, num_images: int) -> None:
@@ -163,6 +252,167 @@ def loader_rate(dataset, cfg: Config, scope: str, workers: int, batch: int, samp
     return count / (time.perf_counter() - start)
 
 
+# --------------------------------------------------------------------------------------------
+# Side-by-side comparison of pipelines on ImageNet-like JPEGs
+# --------------------------------------------------------------------------------------------
+def _mae_like(scale: int, crop_ratio_range: tuple, backend: str, interpolation: str,
+              extra=()) -> dict:
+    """The comparison's pipelines for one host pipeline (``LoadImageFromFile``,
+    ``RandomResizedCrop``, ``RandomFlip``, ``extra``, ``PackInputs``), baseline first."""
+    rrc = dict(scale=scale, crop_ratio_range=crop_ratio_range, interpolation=interpolation)
+    tail = [dict(type='RandomFlip', prob=0.5), *extra, dict(type='PackInputs')]
+    load = dict(type='LoadImageFromFile')
+    pipes = {
+        'mmpretrain': [load, dict(type='RandomResizedCrop', backend=backend, **rrc), *tail],
+        'fast': [dict(type='FastRandomResizedCrop', backend=backend, **rrc), *tail],
+        'fast, reduced decode (opt-in)': [
+            dict(type='FastRandomResizedCrop', backend=backend, reduced_decode=True, **rrc), *tail],
+        'decode only (floor)': [load],
+    }
+    if backend == 'pillow':  # the levers one at a time
+        pipes['mmpretrain, cv2 resize (other pixels)'] = [
+            load, dict(type='RandomResizedCrop', backend='cv2', **rrc), *tail]
+        pipes['LoadImageFromFile + fast crop'] = [
+            load, dict(type='FastRandomResizedCrop', backend=backend, **rrc), *tail]
+    return pipes
+
+
+COMPARISONS = {
+    # mmpretrain's MAE pipeline: MAE, the MAE fast path, MIRL and GreenMIM (224 px) use it
+    'mae-224': _mae_like(224, (0.2, 1.0), 'pillow', 'bicubic'),
+    # mmpretrain's SimMIM 192 px pipeline (imagenet_bs256_simmim_192.py: cv2 bilinear resize)
+    'simmim-192': _mae_like(192, (0.67, 1.0), 'cv2', 'bilinear', extra=[
+        dict(type='SimMIMMaskGenerator', input_size=192, mask_patch_size=32, model_patch_size=4,
+             mask_ratio=0.6)]),
+}
+
+
+def _uptime() -> str:
+    la = os.getloadavg()
+    return f'load average {la[0]:.2f}, {la[1]:.2f}, {la[2]:.2f}'
+
+
+def stage_profile(dataset, indices) -> dict:
+    """CPU milliseconds per image spent in each transform of the dataset's pipeline."""
+    totals = {}
+    for i in indices:
+        results = dataset.get_data_info(i)
+        for t in dataset.pipeline.transforms:
+            c = time.process_time()
+            results = t(results)
+            name = type(t).__name__
+            totals[name] = totals.get(name, 0.0) + time.process_time() - c
+    return {k: 1e3 * v / len(indices) for k, v in totals.items()}
+
+
+def compare_pipelines(datasets: dict, rounds: int, samples: int) -> dict:
+    """Alternating rounds in this process: in round r every pipeline reads the same ``samples``
+    indices from the same numpy seed, so load drifts hit all pipelines alike. Returns per
+    pipeline the median img/s per CPU second and per wall second, and the median over rounds of
+    the per-round CPU-time ratio to the first (baseline) pipeline."""
+    import numpy as np
+    names = list(datasets)
+    n = len(next(iter(datasets.values())))
+    cpu = {k: [] for k in names}
+    wall = {k: [] for k in names}
+    for ds in datasets.values():  # warm-up: imports, page cache
+        ds[0]
+    loads = []
+    for r in range(rounds):
+        idx = [(r * samples + i) % n for i in range(samples)]
+        for name in names:
+            np.random.seed(r)
+            w0, c0 = time.perf_counter(), time.process_time()
+            for i in idx:
+                datasets[name][i]
+            cpu[name].append(time.process_time() - c0)
+            wall[name].append(time.perf_counter() - w0)
+        loads.append(os.getloadavg()[0])
+    base = names[0]
+    out = {}
+    for name in names:
+        out[name] = dict(
+            cpu_images_per_s=float(np.median([samples / t for t in cpu[name]])),
+            wall_images_per_s=float(np.median([samples / t for t in wall[name]])),
+            cpu_ratio=float(np.median([b / t for b, t in zip(cpu[base], cpu[name])])),
+            wall_ratio=float(np.median([b / t for b, t in zip(wall[base], wall[name])])))
+    return dict(pipelines=out, load_avg_per_round=loads)
+
+
+def loader_images_per_s(dataset, workers: int, batch: int, batches: int) -> float:
+    """Wall-clock img/s through a DataLoader with mmpretrain's ``default_collate`` (first batch,
+    i.e. worker start-up, not timed)."""
+    from mmengine.dataset import default_collate as collate  # the MAE configs' collate_fn
+    indices = [i % len(dataset) for i in range((batches + 1) * batch)]
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(dataset, indices), batch_size=batch, num_workers=workers,
+        collate_fn=collate, prefetch_factor=4 if workers else None)
+    it = iter(loader)
+    next(it)
+    start, count = time.perf_counter(), 0
+    for data in it:
+        count += len(data['inputs'])
+    return count / (time.perf_counter() - start)
+
+
+def run_compare(args) -> dict:
+    """``--compare``: the named comparison on ImageNet-like JPEGs (see the module doc)."""
+    import cv2
+    import mmdbp  # noqa: F401  (registers FastRandomResizedCrop)
+    from mmengine.registry import DATASETS
+    torch.set_num_threads(args.threads)
+    cv2.setNumThreads(args.threads)
+    root = args.data_root or osp.join(args.data_dir, f'imagenet_like_{args.num_images}')
+    stats_path = osp.join(root, 'stats.json')
+    if not osp.isfile(stats_path):
+        print(f'[benchmark_data] generating {args.num_images} ImageNet-like JPEGs in {root}')
+        make_imagenet_like(root, args.num_images, seed=0)
+    with open(stats_path) as f:
+        stats = json.load(f)
+    print(f'[benchmark_data] images: {stats}')
+    report = dict(date=time.strftime('%Y-%m-%d %H:%M'), commit=git_commit(ROOT),
+                  cpu=device_name('cpu'), threads=args.threads, images=stats, rounds=args.rounds,
+                  samples=args.samples, load_before=_uptime(), comparisons={})
+    for cmp_name in args.compare:
+        pipes = COMPARISONS[cmp_name]
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            datasets = {k: DATASETS.build(dict(type='ImageNet', data_root=root, split='train',
+                                               pipeline=copy.deepcopy(v)))
+                        for k, v in pipes.items()}
+            res = compare_pipelines(datasets, args.rounds, args.samples)
+            first = next(iter(datasets.values()))
+            profile = {k: stage_profile(datasets[k], range(min(len(first), args.samples)))
+                       for k in datasets}
+            loaders = {}
+            for k, ds in datasets.items():
+                if k.startswith('decode only'):
+                    continue  # full-size images of different sizes do not collate
+                loaders[k] = {w: loader_images_per_s(ds, w, args.batch, args.loader_batches)
+                              for w in args.workers}
+        base = next(iter(res['pipelines']))
+        print(f'\n[benchmark_data] {cmp_name}, {args.rounds} alternating rounds x {args.samples} '
+              f'images, {args.threads} thread(s), {_uptime()}')
+        print('| pipeline | img/s per CPU s | img/s per wall s | ratio to '
+              f'{base} (CPU / wall) | ms per image by transform (CPU) | '
+              f'img/s with N workers (wall) |')
+        print('|---|---|---|---|---|---|')
+        for k, r in res['pipelines'].items():
+            prof = ', '.join(f'{t} {ms:.2f}' for t, ms in profile[k].items())
+            ldr = ', '.join(f'{w}: {v:.0f}' for w, v in loaders.get(k, {}).items()) or '-'
+            print(f'| {k} | {r["cpu_images_per_s"]:.0f} | {r["wall_images_per_s"]:.0f} | '
+                  f'{r["cpu_ratio"]:.2f}x / {r["wall_ratio"]:.2f}x | {prof} | {ldr} |')
+        report['comparisons'][cmp_name] = dict(res, profile_ms=profile, loaders=loaders)
+    report['load_after'] = _uptime()
+    print(f'[benchmark_data] {report["load_after"]} (rows taken above 1.5 are flagged in the docs)')
+    out = args.out or osp.join('work_dirs', 'benchmark',
+                               f'data_compare_{time.strftime("%Y%m%d_%H%M%S")}.json')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump(report, f, indent=2)
+    print(f'[benchmark_data] report: {out}')
+    return report
+
+
 def check_paths(args) -> None:
     """A --config or --data-root that does not exist: one line saying what to pass."""
     from mmdbp.utils.tool_args import require_config, require_dir
@@ -175,12 +425,15 @@ def check_paths(args) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.compare:
+        return run_compare(args)
     check_paths(args)
     if bool(args.pipeline) == bool(args.config):
-        raise SystemExit('Give exactly one of --pipeline or --config.')
+        raise SystemExit('Give exactly one of --pipeline, --config or --compare.')
     if args.pipeline:
         spec = PIPELINES[args.pipeline]
-        cfg_path = osp.join(ROOT, spec['config'])
+        cfg_path = (resolve_config_path(spec['config']) if '::' in spec['config']
+                    else osp.join(ROOT, spec['config']))
         data_root = args.data_root or osp.join(args.data_dir, spec['subdir'])
         if not args.data_root:
             _generate(spec, data_root, args.num_images)
