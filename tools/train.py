@@ -20,6 +20,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkou
 
 from mmdbp.datasets.data_check import check_data_roots  # noqa: E402
 from mmdbp.datasets.transforms import use_checked_loaders  # noqa: E402
+from mmdbp.engine.hooks.atomic_checkpoint_hook import find_resumable_checkpoint  # noqa: E402
 from mmdbp.utils import prepare_launcher  # noqa: E402
 from mmdbp.utils.tool_args import (add_launcher_args, build_runner, require_checkpoint,  # noqa: E402
                                    require_config, set_local_rank, set_work_dir)
@@ -134,11 +135,41 @@ def fix_dataloaders(cfg: Config, no_pin_memory: bool = False, no_persistent_work
             loader.persistent_workers = False
 
 
+def use_atomic_checkpoints(cfg: Config) -> None:
+    """Save checkpoints with mmdbp's ``AtomicCheckpointHook`` where the config names mmengine's
+    ``CheckpointHook`` (same arguments and files; written through a temporary file and renamed,
+    old ones deleted only after the new one is complete)."""
+    hooks = cfg.get('default_hooks', None)
+    checkpoint = hooks.get('checkpoint', None) if hooks else None
+    if checkpoint is None:
+        if hooks is None or 'checkpoint' not in hooks:  # mmengine's default hook, made atomic
+            cfg.setdefault('default_hooks', ConfigDict())['checkpoint'] = ConfigDict(
+                type='AtomicCheckpointHook', interval=1)
+    elif isinstance(checkpoint, dict) and checkpoint.get('type', None) in (
+            'CheckpointHook', 'mmengine.CheckpointHook'):
+        checkpoint['type'] = 'AtomicCheckpointHook'
+
+
+def resolve_resume(cfg: Config, resume) -> None:
+    """``--resume`` without a path: resume from the newest checkpoint in the work dir that
+    loads (a truncated or damaged newest one, or an empty or garbled ``last_checkpoint``, is
+    skipped with a warning naming it); start from scratch when there is none."""
+    if resume != 'auto':
+        return
+    path = find_resumable_checkpoint(cfg.work_dir)
+    if path is not None:
+        cfg.load_from = path
+    elif osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+        cfg.resume = False  # a last_checkpoint that names nothing usable: nothing to resume
+
+
 def main(argv=None):
     args = parse_args(argv)
     require_config(args.config)
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
+    use_atomic_checkpoints(cfg)
+    resolve_resume(cfg, args.resume)
     use_checked_loaders(cfg)  # host loaders -> ones whose errors name the file and index
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
     prepare_launcher(cfg, args.launcher)

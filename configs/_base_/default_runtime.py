@@ -8,9 +8,15 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=100),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    # crash-safe, exactly resumable training (mmdbp/engine/hooks; README "Resuming"): every
+    # random state in checkpoints, and a clear stop at the first non-finite loss. In
+    # default_hooks (a dict, merged with a config's own) so that a config's custom_hooks list
+    # does not drop them.
+    exact_resume=dict(type='ExactResumeHook'),
+    non_finite_loss=dict(type='NonFiniteLossHook'),
 )
 
 env_cfg = dict(
