@@ -117,6 +117,9 @@ def parse_args(argv=None):
     p.add_argument('--rounds', type=int, default=5, help='--compare: alternating rounds')
     p.add_argument('--threads', type=int, default=1,
                    help='--compare: torch and OpenCV threads (a DataLoader worker uses 1)')
+    p.add_argument('--resized-copy', type=int, metavar='SHORT_SIDE',
+                   help='--compare: also time the fast pipeline on a copy of the images whose '
+                   'short side is reduced to SHORT_SIDE (opt-in trade-off: other pixels)')
     p.add_argument('--loader-batches', type=int, default=4,
                    help='--compare: timed DataLoader batches per worker count')
     return p.parse_args(argv)
@@ -355,6 +358,27 @@ def loader_images_per_s(dataset, workers: int, batch: int, batches: int) -> floa
     return count / (time.perf_counter() - start)
 
 
+def make_resized_copy(src: str, dst: str, short_side: int, quality: int = 90) -> None:
+    """A copy of an ImageNet-layout set with every image's short side reduced to ``short_side``
+    (Pillow bicubic, re-encoded at ``quality``, 4:2:0): the opt-in pre-resized copy, which
+    changes pixels (resampling and a second JPEG encoding) for a cheaper decode."""
+    import shutil
+    from PIL import Image
+    if osp.isdir(dst):
+        return
+    for dirpath, _, names in os.walk(osp.join(src, 'train')):
+        for name in names:
+            rel = osp.relpath(osp.join(dirpath, name), src)
+            os.makedirs(osp.dirname(osp.join(dst, rel)), exist_ok=True)
+            with Image.open(osp.join(src, rel)) as im:
+                w, h = im.size
+                s = short_side / min(w, h)
+                if s < 1:
+                    im = im.resize((round(w * s), round(h * s)), Image.BICUBIC)
+                im.save(osp.join(dst, rel), 'JPEG', quality=quality, subsampling=2)
+    shutil.copytree(osp.join(src, 'meta'), osp.join(dst, 'meta'))
+
+
 def run_compare(args) -> dict:
     """``--compare``: the named comparison on ImageNet-like JPEGs (see the module doc)."""
     import cv2
@@ -375,9 +399,16 @@ def run_compare(args) -> dict:
                   samples=args.samples, load_before=_uptime(), comparisons={})
     for cmp_name in args.compare:
         pipes = COMPARISONS[cmp_name]
+        roots = {k: root for k in pipes}
+        if args.resized_copy:
+            copy_root = f'{root}_short{args.resized_copy}'
+            make_resized_copy(root, copy_root, args.resized_copy)
+            name = f'fast, pre-resized copy (short side {args.resized_copy}; other pixels)'
+            pipes = dict(pipes, **{name: pipes['fast']})
+            roots[name] = copy_root
         with DefaultScope.overwrite_default_scope('mmpretrain'):
-            datasets = {k: DATASETS.build(dict(type='ImageNet', data_root=root, split='train',
-                                               pipeline=copy.deepcopy(v)))
+            datasets = {k: DATASETS.build(dict(type='ImageNet', data_root=roots[k],
+                                               split='train', pipeline=copy.deepcopy(v)))
                         for k, v in pipes.items()}
             res = compare_pipelines(datasets, args.rounds, args.samples)
             first = next(iter(datasets.values()))
