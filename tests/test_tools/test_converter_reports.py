@@ -274,3 +274,31 @@ def test_truncated_or_foreign_file_is_one_line(mmpretrain_mae_ckpt, tmp_path):
         with pytest.raises(SystemExit, match=r'is not a readable torch checkpoint \(.*\); is it '
                            r'truncated or in another format\?'):
             load_tool('extract_backbone').main([str(bad), str(tmp_path / 'out.pth')])
+
+
+def test_greenmim_to_swin_official_layout_converts_completely(tmp_path, capsys):
+    """An official GreenMIM release ({'model': encoder.* + decoder}) through the tool: every
+    encoder tensor written under the host Swin's names, the decoder left out and listed."""
+    from mmpretrain.models.backbones import SwinTransformer
+
+    from mmdbp.models.backbones import GreenMIMSwin
+    arch = dict(embed_dims=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 2, 2])
+    ours = GreenMIMSwin(arch=arch, img_size=64, window_size=2, merge_order='swin')
+    official = {}
+    for k, v in ours.state_dict().items():  # mmdbp -> the official timm-style names
+        k = re.sub(r'^stages\.', 'layers.', k).replace('attn.w_msa.', 'attn.')
+        k = k.replace('ffn.layers.0.0.', 'mlp.fc1.').replace('ffn.layers.1.', 'mlp.fc2.')
+        k = k.replace('patch_embed.projection.', 'patch_embed.proj.')
+        official[f'encoder.{re.sub(r"^norm3[.]", "norm.", k)}'] = v
+    official.update({'mask_token': torch.zeros(1, 1, 16), 'decoder_pred.weight': torch.zeros(3, 3)})
+    src = str(tmp_path / 'greenmim_official.pth')
+    torch.save({'model': official, 'epoch': 800}, src)
+    dst = str(tmp_path / 'swin.pth')
+    load_tool('greenmim_to_swin').main([src, dst])
+    read, wrote, left = summary_counts(capsys.readouterr().out)
+    assert (read, wrote, left) == (len(official), len(official) - 2, 2)
+    state = torch.load(dst, weights_only=True)['state_dict']
+    host = SwinTransformer(arch=arch, img_size=64, window_size=2)
+    missing, unexpected = host.load_state_dict(
+        {k[len('backbone.'):]: v for k, v in state.items()}, strict=False)
+    assert not unexpected and all('relative_position_index' in k for k in missing)
