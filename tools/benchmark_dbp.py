@@ -20,6 +20,14 @@ Three sub-commands:
 
         python tools/benchmark_dbp.py levers --levers 0 3 5     # CPU proxy of ViT-B/16 batch 256
 
+``layer-corr``
+    Mean |off-diagonal correlation| of every DBP layer's input on validation images, for
+    pre-training checkpoints: ``x`` for a plain MAE checkpoint (how much there is to
+    decorrelate), ``z = R x`` for a DBP one::
+
+        python tools/benchmark_dbp.py layer-corr MAE=work_dirs/mae/iter_300.pth \\
+            DBP-MAE=work_dirs/dbp/iter_300.pth
+
 ``step-time``
     DBP / plain MAE training-step time, measured side by side in one process by the shared
     harness (``tools/benchmark.py``, workloads ``dbp-mae-vit-s16-cpu`` and ``dbp-mae-vit-b16``)::
@@ -504,6 +512,80 @@ def levers(args) -> dict:
     return dict(rows=rows, text=text)
 
 
+# --------------------------------------------------------------------------------------------
+# layer-corr: how correlated each layer's input is, with and without DBP
+# --------------------------------------------------------------------------------------------
+def layer_correlations(config: str, checkpoint: str, data_root: Optional[str] = None,
+                       images: int = 50, seed: int = 0) -> Dict[str, float]:
+    """Mean |off-diagonal correlation| of the input z of every DBP layer of a pre-training
+    checkpoint on the first ``images`` validation images (the config's val pipeline, MAE's masks
+    drawn from ``seed``): ``z = x`` (plain input) for a checkpoint without DBP state, ``z = R x``
+    with the saved R for a DBP checkpoint. Layers are the config's DBP selection (the default
+    ``^backbone\\.`` linears for a plain MAE config)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+    from mmengine.utils import import_modules_from_strings
+
+    from mmdbp.models.utils.decorrelation import Decorrelator
+    from mmdbp.utils.benchmark import model_config
+    cfg = Config.fromfile(config)
+    if cfg.get('custom_imports'):
+        import_modules_from_strings(**cfg.custom_imports)
+    if data_root:
+        cfg.val_dataloader.dataset.data_root = data_root
+    cfg.val_dataloader.batch_size = images
+    cfg.val_dataloader.num_workers = 0
+    cfg.val_dataloader.persistent_workers = False
+    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    dbp = (ckpt.get('optimizer') or {}).get('dbp')
+    ow = cfg.optim_wrapper
+    select = {k: ow[k] for k in ('include', 'exclude', 'layer_types') if k in ow}
+    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
+        from mmengine.registry import MODELS
+        model = MODELS.build(model_config(cfg))
+        model.load_state_dict(ckpt['state_dict'])  # DBP checkpoints hold W R here
+        interval = (dbp or {}).get('hparams', {}).get('update_interval', 1)
+        dec = Decorrelator(model, decor_lr=0., sample_frac=1., update_interval=interval, **select)
+        if dbp is not None:
+            dec.load_state_dict(dbp)  # R and the unfolded W: the same function, z = R x
+        batch = next(iter(Runner.build_dataloader(cfg.val_dataloader, seed=seed)))
+        model.train()
+        torch.manual_seed(seed)
+        for layer in dec.layers.values():
+            layer.samples = []
+        data = model.data_preprocessor(batch, True)
+        model(**data, mode='loss')
+        dec.update(keep_stats=True)  # decor_lr 0: R unchanged, the statistics kept
+        return dec.correlations()
+
+
+def layer_corr(args) -> dict:
+    runs = {}
+    for item in args.checkpoints:
+        label, _, path = item.partition('=')
+        root = osp.join(args.data_root, 'demo_in1k/') if args.data_root else None
+        runs[label] = layer_correlations(args.config, path, root, args.images)
+    names = list(next(iter(runs.values())))
+    kinds: Dict[str, List[str]] = {}
+    for name in names:
+        kinds.setdefault(re.sub(r'\.\d+\.', '.*.', name), []).append(name)
+    labels = list(runs)
+    lines = ['| layer | ' + ' | '.join(f'{label}: mean abs off-diagonal corr' for label in labels) +
+             ' |', '|---|' + '---|' * len(labels)]
+    for name in names:
+        lines.append(f'| {name} | ' + ' | '.join(f'{runs[label][name]:.4f}' for label in labels)
+                     + ' |')
+    for kind, members in kinds.items():
+        lines.append(f'| **{kind} (mean)** | ' + ' | '.join(
+            f'**{statistics.fmean(runs[label][m] for m in members):.4f}**' for label in labels)
+            + ' |')
+    text = '\n'.join(lines) + '\n'
+    print(text)
+    return dict(runs=runs, text=text)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description='DBP-MAE benchmarks')
     sub = p.add_subparsers(dest='command', required=True)
@@ -558,6 +640,13 @@ def parse_args(argv=None):
     v.add_argument('--warmup', type=int, default=1)
     v.add_argument('--threads', type=int)
     v.add_argument('--out', help='JSON report path')
+    c = sub.add_parser('layer-corr', help='per-layer input correlation of pre-training '
+                       'checkpoints (x for plain MAE, R x for DBP)')
+    c.add_argument('checkpoints', nargs='+', help='LABEL=CHECKPOINT')
+    c.add_argument('--config', default=PRETRAIN['dbp'],
+                   help='config that builds the model and the val data (default: DBP demo)')
+    c.add_argument('--data-root', help='parent of demo_in1k/ (default: the config\'s root)')
+    c.add_argument('--images', type=int, default=50, help='validation images (default 50)')
     return p.parse_args(argv)
 
 
@@ -582,6 +671,8 @@ def main(argv=None):
         return analytic(args)
     elif args.command == 'levers':
         return levers(args)
+    elif args.command == 'layer-corr':
+        return layer_corr(args)
     else:
         time_to_target(args)
 

@@ -88,3 +88,40 @@ def test_step_profile_and_lever_table_on_the_micro_mae():
     assert rows[2]['total'] == pytest.approx(sum(half.values()))
     assert rows[0]['percent'] == pytest.approx(100 * rows[0]['total'] / profile['step_macs'])
     assert '| paper | 0.1 | 1 | 16 |' in text
+
+
+def test_layer_correlations_of_a_plain_checkpoint_are_those_of_the_inputs(demo_data, tmp_path):
+    """A checkpoint without DBP state: every layer's value is the mean |off-diagonal| of
+    torch.corrcoef of that layer's input rows in the same forward (same images and masks)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, DefaultScope
+    from mmengine.runner import Runner
+
+    from mmdbp.utils.benchmark import model_config
+    tool = load_tool()
+    cfg = Config.fromfile(DEMO_DBP)
+    cfg.val_dataloader.dataset.data_root = demo_data['in1k']
+    cfg.val_dataloader.update(batch_size=8, num_workers=0, persistent_workers=False)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        torch.manual_seed(1)
+        model = MODELS.build(model_config(cfg))
+        ckpt = str(tmp_path / 'plain.pth')
+        torch.save(dict(state_dict=model.state_dict()), ckpt)
+        inputs = {}
+        names = ['backbone.blocks.0.attn.qkv', 'backbone.blocks.3.mlp.fc2']
+        for name in names:
+            model.get_submodule(name).register_forward_pre_hook(
+                lambda m, args, name=name: inputs.__setitem__(name, args[0].detach()))
+        batch = next(iter(Runner.build_dataloader(cfg.val_dataloader, seed=0)))
+        model.train()
+        torch.manual_seed(0)
+        with torch.no_grad():
+            model(**model.data_preprocessor(batch, True), mode='loss')
+    corr = tool.layer_correlations(DEMO_DBP, ckpt, demo_data['in1k'], images=8, seed=0)
+    assert len(corr) == 16
+    for name in names:
+        c = torch.corrcoef(inputs[name].reshape(-1, inputs[name].shape[-1]).T.double())
+        d = c.shape[0]
+        expected = ((c.abs().sum() - c.diagonal().abs().sum()) / (d * (d - 1))).item()
+        assert corr[name] == pytest.approx(expected, rel=1e-4), name
