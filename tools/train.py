@@ -15,6 +15,7 @@ import sys
 from copy import deepcopy
 
 from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.logging import print_log
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # a checkout's mmdbp first
 
@@ -158,6 +159,7 @@ def resolve_resume(cfg: Config, resume) -> None:
         return
     path = find_resumable_checkpoint(cfg.work_dir)
     if path is not None:
+        print_log(f'Auto resumed from the latest checkpoint {path}.', logger='current')
         cfg.load_from = path
     elif osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
         cfg.resume = False  # a last_checkpoint that names nothing usable: nothing to resume

@@ -83,7 +83,11 @@ def checkpoint_problem(path: str) -> Optional[str]:
         return 'does not exist'
     if osp.getsize(path) == 0:
         return 'is empty'
-    if zipfile.is_zipfile(path):
+    with open(path, 'rb') as f:
+        zip_header = f.read(4) == b'PK\x03\x04'
+    if zip_header and not zipfile.is_zipfile(path):
+        return 'is truncated (its zip archive has no end)'
+    if zip_header:
         try:
             with zipfile.ZipFile(path) as zf:
                 bad = zf.testzip()
@@ -129,6 +133,19 @@ def _candidates(work_dir: str) -> Tuple[List[str], Optional[str], Optional[str]]
     return ordered, named, note
 
 
+def scan_checkpoints(work_dir: str) -> Tuple[Optional[str], List[str], bool]:
+    """The newest checkpoint in ``work_dir`` that loads (None if none does), what was skipped
+    before it and why, and whether there were checkpoints at all."""
+    candidates, _, note = _candidates(work_dir)
+    skipped = [note] if note else []
+    for path in candidates:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path, skipped, True
+        skipped.append(f'{path} {problem}')
+    return None, skipped, bool(candidates)
+
+
 def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     """The newest checkpoint in ``work_dir`` that loads, or None when there is none at all.
 
@@ -136,17 +153,13 @@ def find_resumable_checkpoint(work_dir: str) -> Optional[str]:
     empty or garbled ``last_checkpoint``). Raises ``RuntimeError`` when checkpoints exist but
     none of them loads.
     """
-    candidates, _, note = _candidates(work_dir)
-    skipped = [note] if note else []
-    for path in candidates:
-        problem = checkpoint_problem(path)
-        if problem is None:
-            if skipped:
-                print_log(f'Resuming from {path}, the newest checkpoint that loads; skipped: '
-                          f'{"; ".join(skipped)}.', logger='current', level=logging.WARNING)
-            return path
-        skipped.append(f'{path} {problem}')
-    if candidates:
+    path, skipped, any_found = scan_checkpoints(work_dir)
+    if path is not None:
+        if skipped:
+            print_log(f'Resuming from {path}, the newest checkpoint that loads; skipped: '
+                      f'{"; ".join(skipped)}.', logger='current', level=logging.WARNING)
+        return path
+    if any_found:
         raise RuntimeError(f'--resume: no checkpoint in {work_dir} loads: {"; ".join(skipped)}. '
                            'Resume from another checkpoint with --resume CKPT, or train from '
                            'scratch in a new --work-dir.')

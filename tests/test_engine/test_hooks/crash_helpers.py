@@ -38,15 +38,28 @@ class SigkillAtIterForTest(Hook):
 
 @HOOKS.register_module()
 class SigkillDuringSaveForTest(Hook):
-    """SIGKILL this process while it saves the checkpoint of iteration ``at`` (after mmengine's
-    CheckpointHook has rotated old checkpoints, before the new file is complete)."""
+    """SIGKILL this process while it saves the checkpoint of iteration ``at``: as soon as a file
+    of that save appears in the work dir (``.iter_N.pth.tmp-*`` of AtomicCheckpointHook, or
+    ``iter_N.pth`` written in place), i.e. after mmengine's CheckpointHook has rotated the old
+    checkpoints, while the new file is written."""
 
     def __init__(self, at: int):
         self.at = at
 
     def before_save_checkpoint(self, runner, checkpoint):
-        if checkpoint['meta']['iter'] == self.at:
+        if checkpoint['meta']['iter'] != self.at:
+            return
+        import glob
+        import threading
+        import time
+        names = [f'.iter_{self.at}.pth.tmp-*', f'iter_{self.at}.pth']
+
+        def watch():
+            while not any(glob.glob(os.path.join(runner.work_dir, n)) for n in names):
+                time.sleep(0.0005)
             os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=watch, daemon=True).start()
 
 
 @HOOKS.register_module()

@@ -4,7 +4,9 @@ small CPU) are paid once. A child that SIGKILLs itself is a real kill -9 of a tr
 
     python train_runs.py RUNS.json OUT.json
 
-RUNS.json: a list of ``{"name": ..., "argv": [train.py arguments], "log": path}``. OUT.json gets
+RUNS.json: a list of ``{"name": ..., "argv": [train.py arguments], "log": path}``, and of
+``{"truncate": path, "size": bytes}`` / ``{"write": path, "text": ...}`` to damage files between
+runs. OUT.json gets
 ``{name: "ok" | "SIGKILL" | "exit N" | "signal N"}``. Nothing here runs a torch op before forking
 (OMP_NUM_THREADS=1 is expected), so the children start clean.
 """
@@ -64,6 +66,14 @@ def main() -> None:
         runs = json.load(f)
     results = {}
     for run in runs:
+        if 'truncate' in run:  # damage a file between runs: keep its first `size` bytes
+            with open(run['truncate'], 'r+b') as f:
+                f.truncate(run['size'])
+            continue
+        if 'write' in run:  # overwrite a file between runs
+            with open(run['write'], 'w') as f:
+                f.write(run['text'])
+            continue
         results[run['name']] = _run(train, run)
         with open(out_file, 'w') as f:
             json.dump(results, f)
