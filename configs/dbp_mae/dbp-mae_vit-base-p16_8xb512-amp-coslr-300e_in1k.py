@@ -11,3 +11,8 @@ optim_wrapper = dict(
     decor_lr=1e-3,
     kappa=0.5,
     sample_frac=0.1)
+
+# mmengine adds `_scope_='mmpretrain'` to the collate_fn dicts inherited from the
+# mmpretrain:: base and its runner passes that key on to default_collate (TypeError at the
+# first batch): restate them without it
+train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))

@@ -15,3 +15,10 @@ model = dict(
             type='Pretrained',
             checkpoint='work_dirs/greenmim_swin-base-w7_8xb256-amp-coslr-800e_in1k/epoch_800.pth',
             prefix='backbone.')))
+
+# mmengine adds `_scope_='mmpretrain'` to the collate_fn dicts inherited from the
+# mmpretrain:: base and its runner passes that key on to default_collate (TypeError at the
+# first batch): restate them without it
+train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+val_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+test_dataloader = val_dataloader

@@ -30,3 +30,10 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=80, eta_min=3.5e-7 * 2048 / 512, by_epoch=True,
          begin=20, end=100, convert_to_iter_based=True),
 ]
+
+# mmengine adds `_scope_='mmpretrain'` to the collate_fn dicts inherited from the
+# mmpretrain:: base and its runner passes that key on to default_collate (TypeError at the
+# first batch): restate them without it
+train_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+val_dataloader = dict(collate_fn=dict(_delete_=True, type='default_collate'))
+test_dataloader = val_dataloader
