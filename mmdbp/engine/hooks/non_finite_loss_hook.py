@@ -135,15 +135,16 @@ class NonFiniteLossHook(Hook):
                 parts.append(f'It stayed non-finite for {self._amp_bad} iterations under AMP.')
         else:
             parts.append(f'DBP stopped at iteration {runner.iter + 1}: loss terms {terms}.')
+        if nonfinite_r:  # in model order: the first one is where it started
+            later = f' (then in: {", ".join(nonfinite_r[1:])})' if nonfinite_r[1:] else ''
+            parts.append(f'DBP: R is non-finite first in layer {nonfinite_r[0]}{later}.')
         if bad_layers:
             norms = ', '.join(f'{n} (||R||_F/sqrt(d) = {float(dec.layers[n].norm):.4g})'
                               for n in bad_layers)
             parts.append(f'DBP: the decorrelation matrix R became non-finite or exceeded '
-                         f'max_r_norm={dec.max_r_norm:g} in layer(s): {norms}; non-finite R in: '
-                         f'{", ".join(nonfinite_r) or "none"}. Lower decor_lr (now '
-                         f'{dec.decor_lr:g}) or kappa, raise sample_frac, or exclude the layer.')
-        elif nonfinite_r:
-            parts.append(f'DBP: R is non-finite in layer(s): {", ".join(nonfinite_r)}.')
+                         f'max_r_norm={dec.max_r_norm:g} in layer(s): {norms}. Lower decor_lr '
+                         f'(now {dec.decor_lr:g}) or kappa, raise sample_frac, or exclude the '
+                         'layer.')
         ckpt = last_good_checkpoint(runner.work_dir)
         if ckpt:
             parts.append(f'The last good checkpoint is {ckpt}: lower the learning rate (or use '
