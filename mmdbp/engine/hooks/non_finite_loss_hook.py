@@ -44,15 +44,15 @@ def last_good_checkpoint(work_dir: Optional[str] = None) -> Optional[str]:
 
 
 def where_training_stopped(work_dir: Optional[str] = None) -> str:
-    """``'at iteration N; the last good checkpoint is X: ...'`` from the running training's
+    """``'at iteration N; the last checkpoint saved is X: ...'`` from the running training's
     message hub, for error messages raised deep in the training step."""
     hub = MessageHub.get_current_instance()
     it = hub.get_info('iter', None)
     where = f'at iteration {it + 1}' if isinstance(it, int) else 'during training'
     ckpt = last_good_checkpoint(work_dir)
     if ckpt:
-        return (f'{where}; the last good checkpoint is {ckpt}: fix the cause, then continue with '
-                f'`python tools/train.py CONFIG --resume {ckpt}`.')
+        return (f'{where}; the last checkpoint saved is {ckpt}: fix the cause, then continue '
+                f'with `--resume {ckpt}` (or an earlier checkpoint).')
     return f'{where}; no checkpoint was saved yet.'
 
 

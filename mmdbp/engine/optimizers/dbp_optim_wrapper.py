@@ -32,6 +32,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from torch.optim import Optimizer
 
+from mmdbp.engine.hooks.non_finite_loss_hook import where_training_stopped
 from mmdbp.models.utils.decorrelation import (DEFAULT_INCLUDE, Decorrelator, check_hparams,
                                               check_patterns, check_update_interval)
 from mmdbp.registry import OPTIM_WRAPPERS
@@ -278,7 +279,13 @@ class DBPOptimWrapper(OptimWrapper):
         log_now = due(self.log_interval)
         decorrelator.step(keep_stats=log_now)
         if due(self.check_interval):
-            decorrelator.check()
+            try:
+                decorrelator.check()
+            except FloatingPointError as e:  # say where, and which checkpoint to go back to
+                raise FloatingPointError(
+                    f'{e} Found {where_training_stopped()} (R is checked every '
+                    f'{self.check_interval} updates; NonFiniteLossHook checks every step.)'
+                ) from None
         if log_now:
             self._log_correlations(decorrelator)
 

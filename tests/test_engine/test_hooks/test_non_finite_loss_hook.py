@@ -36,10 +36,10 @@ class _PoisonAt(Hook):
                 runner.optim_wrapper.decorrelator.layers[self.layer].R[0, 0] = float('nan')
 
 
-def _train(cfg, poison):
+def _train(cfg, poison, hook=True):
     cfg['val_dataloader'] = cfg['val_cfg'] = cfg['val_evaluator'] = None
     cfg['default_hooks']['checkpoint'] = dict(type='AtomicCheckpointHook', by_epoch=False, interval=1)
-    cfg['custom_hooks'] = [dict(type='NonFiniteLossHook')]
+    cfg['custom_hooks'] = [dict(type='NonFiniteLossHook')] if hook else []
     cfg['experiment_name'] = f'nonfinite_{os.getpid()}_{id(cfg)}'
     runner = Runner.from_cfg(cfg)
     runner.register_hook(poison)
@@ -97,3 +97,14 @@ def test_dbp_r_beyond_max_r_norm_stops_at_that_step(mae_run_cfg, tmp_path):
     assert msg.startswith('DBP stopped at iteration 3: loss terms loss=')
     assert f'exceeded max_r_norm=100 in layer(s): {layer} (||R||_F/sqrt(d) = ' in msg
     assert 'Lower decor_lr (now 0.0001)' in msg and 'iter_2.pth' in msg
+
+
+def test_dbp_own_check_says_where_and_which_checkpoint(mae_run_cfg, tmp_path):
+    """Without the hook, DBPOptimWrapper's check (every check_interval updates) raises with the
+    layer, the iteration and the last checkpoint saved."""
+    cfg = mae_run_cfg(work_dir=str(tmp_path), max_iters=6, val_interval=100, dbp=True)
+    cfg['optim_wrapper'].update(check_interval=1, max_r_norm=100.)
+    layer = 'backbone.blocks.0.mlp.fc2'
+    msg, _ = _train(cfg, _PoisonAt(3, layer=layer, scale=1e3), hook=False)
+    assert f'in layer(s): {layer} (' in msg
+    assert f'Found at iteration 3; the last checkpoint saved is {osp.join(str(tmp_path), "iter_2.pth")}' in msg
