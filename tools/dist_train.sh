@@ -16,8 +16,13 @@ PORT=${PORT:-29500}
 MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
 PYTHON=${PYTHON:-python}
 
+# exec: torchrun takes this script's pid, so SIGINT/SIGTERM/SIGHUP sent to the script reach
+# torchrun, which stops every rank; the ranks SIGKILL themselves when it dies, even by SIGKILL
+# (mmdbp.utils.launcher.watch_launcher reads MMDBP_LAUNCHER_PID). A failing rank makes torchrun
+# stop the others; its traceback is in the output above torchrun's summary.
+export MMDBP_LAUNCHER_PID=$$
 PYTHONPATH="$(dirname "$0")/..${PYTHONPATH:+:$PYTHONPATH}" \
-"$PYTHON" -m torch.distributed.run \
+exec "$PYTHON" -m torch.distributed.run \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \

@@ -5,9 +5,26 @@ mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its runner wraps th
 machine :func:`prepare_launcher` therefore starts the process group itself with the ``gloo``
 backend (mmengine then skips its own ``init_dist``) and builds the DDP wrapper without device ids.
 With GPUs nothing changes: mmengine sets everything up as usual (``nccl``).
+
+:func:`watch_launcher` makes every rank end with the launcher that started it. torchrun starts
+its ranks in sessions of their own, so a ``kill -9`` of ``tools/dist_train.sh`` (or of its
+process group) used to leave them training. ``dist_train.sh`` / ``dist_test.sh`` ``exec``
+torchrun, so the script's pid *is* torchrun's and signals sent to the script reach it directly:
+SIGINT, SIGTERM and SIGHUP make torchrun stop every rank (and a failing rank makes it stop the
+others). For SIGKILL, which torchrun cannot handle, each rank asks the kernel to SIGKILL it when
+its parent dies (``prctl(PR_SET_PDEATHSIG)``; torchrun starts the ranks from its main thread, so
+the parent's death is the launcher's death). The scripts export the launcher's pid, so a rank
+whose launcher died before the request was made notices (its parent pid is no longer that pid)
+and exits too. Where ``prctl`` is missing (not Linux), a daemon thread polls the parent pid
+once a second instead.
 """
+import ctypes
 import os
+import signal
 import subprocess
+import sys
+import threading
+import time
 
 import torch
 import torch.distributed as dist
@@ -32,6 +49,53 @@ def _set_env_from_mpi() -> None:
     os.environ.setdefault('MASTER_PORT', '29500')
 
 
+LAUNCHER_PID_ENV = 'MMDBP_LAUNCHER_PID'
+_PR_SET_PDEATHSIG = 1
+
+
+def _end_now(reason: str) -> None:
+    print(f'[mmdbp] {reason}; ending this rank (pid {os.getpid()}).', file=sys.stderr, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def watch_launcher() -> bool:
+    """End this process when the launcher that started it dies, however it dies.
+
+    Active when ``MMDBP_LAUNCHER_PID`` (exported by ``tools/dist_train.sh`` and
+    ``dist_test.sh``) names this process's parent, i.e. in ranks that torchrun started for those
+    scripts; does nothing otherwise. See the module docstring.
+
+    Returns:
+        bool: Whether the watch is active.
+    """
+    launcher = os.environ.get(LAUNCHER_PID_ENV, '')
+    if not launcher.isdigit():
+        return False
+    launcher_pid = int(launcher)
+    if os.getppid() != launcher_pid:
+        if 'TORCHELASTIC_RUN_ID' not in os.environ:
+            return False  # not a rank torchrun started (e.g. a tool a rank ran itself)
+        _end_now(f'the launcher (pid {launcher_pid}) is gone')
+    libc = None
+    if sys.platform.startswith('linux'):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+        except OSError:
+            libc = None
+    if libc is not None and libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+        if os.getppid() != launcher_pid:  # died between the first check and the prctl
+            _end_now(f'the launcher (pid {launcher_pid}) is gone')
+        return True
+
+    def poll() -> None:
+        while os.getppid() == launcher_pid:
+            time.sleep(1.)
+        _end_now(f'the launcher (pid {launcher_pid}) is gone')
+
+    threading.Thread(target=poll, name='mmdbp-launcher-watch', daemon=True).start()
+    return True
+
+
 def prepare_launcher(cfg, launcher: str) -> None:
     """Set ``cfg.launcher`` and, on CPU-only machines, start a ``gloo`` process group.
 
@@ -42,6 +106,8 @@ def prepare_launcher(cfg, launcher: str) -> None:
     if launcher not in ('none', 'pytorch', 'slurm', 'mpi'):
         raise ValueError(f"launcher must be one of 'none', 'pytorch', 'slurm', 'mpi'; got {launcher!r}")
     cfg.launcher = launcher
+    if launcher == 'pytorch':
+        watch_launcher()
     if launcher == 'none' or torch.cuda.is_available():
         return
     env_cfg = cfg.setdefault('env_cfg', {})
