@@ -238,3 +238,37 @@ def test_random_state_round_trip_and_weights_only():
     assert torch.equal(got[0], expected[0])
     assert np.array_equal(got[1], expected[1]) and np.array_equal(got[2], expected[2])
     assert got[3] == expected[3] and got[4] == expected[4]
+
+
+def test_two_process_resume_restores_every_rank(repo_root, demo_data, tmp_path):
+    """2 gloo ranks (each with its own random stream: diff_rank_seed) through dist_train.sh:
+    a resume from iter_4 into a new work dir repeats both ranks' iterations 5-6 and the final
+    checkpoint of the uninterrupted run."""
+    import shutil
+    config = _wrapper(str(tmp_path / 'mae_ddp.py'), osp.join(repo_root, CASES['mae'][0]),
+                      CASES['mae'][1].replace('batch_size=4', 'batch_size=2'),
+                      demo_data['in1k'], [dict(type='LossRecordForTest')])
+    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHON=sys.executable, PYTHONWARNINGS='ignore',
+               PORT=str(random.randint(20000, 29000)),
+               PYTHONPATH=os.pathsep.join([HERE, os.environ.get('PYTHONPATH', '')]))
+    full, resumed = str(tmp_path / 'full'), str(tmp_path / 'resumed')
+
+    def launch(*args):
+        proc = subprocess.run(['bash', 'tools/dist_train.sh', config, '2'] + list(args),
+                              cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+
+    launch('--work-dir', full)
+    os.makedirs(resumed)
+    shutil.copy(osp.join(full, 'iter_4.pth'), osp.join(resumed, 'iter_4.pth'))
+    states = torch.load(osp.join(resumed, 'iter_4.pth'), weights_only=False)['random_states']
+    assert states['world_size'] == 2 and len(states['ranks']) == 2
+    assert not torch.equal(states['ranks'][0]['torch'], states['ranks'][1]['torch'])
+    env['PORT'] = str(int(env['PORT']) + 1)
+    launch('--work-dir', resumed, '--resume', osp.join(resumed, 'iter_4.pth'))
+    for rank in (0, 1):
+        expected = _losses(osp.join(full, f'losses_rank{rank}.txt'), after=4)
+        assert expected and _losses(osp.join(resumed, f'losses_rank{rank}.txt'), after=4) == expected
+    a, b = _final(full, False), _final(resumed, False)
+    for key in ('state_dict', 'optimizer', 'random_states'):
+        assert _same(a[key], b[key], key) is None, _same(a[key], b[key], key)
