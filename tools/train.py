@@ -151,6 +151,17 @@ def use_atomic_checkpoints(cfg: Config) -> None:
         checkpoint['type'] = 'AtomicCheckpointHook'
 
 
+def drop_switched_off_hooks(cfg: Config) -> None:
+    """Remove ``default_hooks`` entries set to None that mmengine does not know (it removes its
+    own, e.g. ``checkpoint=None``, but asserts on others), so ``--cfg-options
+    default_hooks.exact_resume=None`` switches off a hook mmdbp's runtime bases add."""
+    hooks = cfg.get('default_hooks', None)
+    mmengine_names = ('runtime_info', 'timer', 'sampler_seed', 'logger', 'param_scheduler',
+                      'checkpoint')
+    for name in [k for k, v in (hooks or {}).items() if v is None and k not in mmengine_names]:
+        hooks.pop(name)
+
+
 def resolve_resume(cfg: Config, resume) -> None:
     """``--resume`` without a path: resume from the newest checkpoint in the work dir that
     loads (a truncated or damaged newest one, or an empty or garbled ``last_checkpoint``, is
@@ -171,6 +182,7 @@ def main(argv=None):
     cfg = Config.fromfile(args.config)
     cfg = merge_args(cfg, args)
     use_atomic_checkpoints(cfg)
+    drop_switched_off_hooks(cfg)
     resolve_resume(cfg, args.resume)
     use_checked_loaders(cfg)  # host loaders -> ones whose errors name the file and index
     check_data_roots(cfg, ('train_dataloader', 'val_dataloader'))
