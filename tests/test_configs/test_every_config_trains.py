@@ -1,7 +1,7 @@
 """Every shipped config trains: its own train dataloader (dataset, pipeline, sampler,
 ``collate_fn``) built by mmengine's ``Runner`` over generated data in its dataset's layout, one
-batch, one ``train_step`` of the model and optim wrapper the config builds, and one step of its
-validation / test loop where it has one.
+batch, one ``train_step`` of the model and optim wrapper the config builds, and its validation /
+test loop (where it has one) over the generated validation split (1-2 batches).
 
 Configs are found by glob (``config_helpers.config_paths``), so a new config is covered without
 editing this file. A ``Runner`` is built from each config (model, hooks, loops as in training;
@@ -52,7 +52,8 @@ DEPTH = 4  # blocks a real-size ViT keeps: its width, heads and every in_channel
 VIT_S, VIT_B = vit(384, DEPTH, 6), vit(768, DEPTH, 12)
 SWIN_MICRO = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[1, 2, 4, 8])
 
-# why the rows below shrink (measured on 2 cores: a full-size row took 3-16 s, ~6 min in all)
+# why the rows below shrink (measured on 2 busy cores with 64 px inputs alone: 3-23 s per
+# ViT-B / UPerNet row, ~7 min for the file)
 SMALL_INPUT = '224 / 512 px inputs -> 64 px (the generated images; 16 patches of 16 px)'
 DEPTH_WHY = (f'ViT with 12-54 blocks: building it and its AdamW step dominate at 64 px (~2 s '
              f'for ViT-B); {DEPTH} blocks keep the width, heads and every in_channels')
@@ -215,3 +216,11 @@ def test_config_trains_and_evaluates(path, config_demo_data, tmp_path):
             runner.val_loop is not None and cfg.test_dataloader == cfg.val_dataloader
             and cfg.test_evaluator == cfg.val_evaluator):
         run_eval_loop(runner.test_loop, name, 'test')
+
+
+def test_every_override_row_shrinks_a_config():
+    """A row that no config matches any more (a renamed config) would leave its model at full
+    size unnoticed, or hide a typo."""
+    names = [config_id(p) for p in CONFIGS]
+    for row in OVERRIDES:
+        assert any(re.search(row.pattern, n) for n in names), row.pattern
