@@ -167,7 +167,8 @@ def test_output_equals_mmpretrain_within_interpolation_error(tmp_path, interpola
         np.random.seed(seed)
         out = fast(dict(img_path=path, sample_idx=0))
         assert out['img'].dtype == np.uint8 and out['img'].shape == ref['img'].shape
-        assert out['flip'] == ref['flip'] and out['img_shape'] == ref['img_shape'][:2]
+        assert out['flip'] == ref['flip'] and out['img_shape'] == ref['img_shape']
+        assert tuple(out['ori_shape']) == tuple(ref['ori_shape'])
         flips.add(out['flip'])
         assert_within_interpolation_error(out['img'], ref['img'], bound)
         # the same crop drawn by the host on the decoded image

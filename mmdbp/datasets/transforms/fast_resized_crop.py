@@ -226,7 +226,7 @@ class FastRandomResizedCrop(RandomResizedCrop):
             crop = self._decode_and_crop(results)
             if results.pop('resized', False):  # the reduced decode resized already
                 results['img'] = crop
-                results['img_shape'] = crop.shape[:2]
+                results['img_shape'] = crop.shape  # as the host's RandomResizedCrop
                 return results
         if self.backend == 'pillow':
             gray = crop.ndim == 2
@@ -237,7 +237,7 @@ class FastRandomResizedCrop(RandomResizedCrop):
             out = mmcv.imresize(crop, tuple(self.scale[::-1]), interpolation=self.interpolation,
                                 backend='cv2')
         results['img'] = out
-        results['img_shape'] = out.shape[:2]
+        results['img_shape'] = out.shape  # as the host's RandomResizedCrop
         return results
 
     def transform(self, results: dict) -> Optional[dict]:
