@@ -6,18 +6,14 @@ in a name must be what the config trains with. The recipe numbers below are copi
 official scripts (cited at each check), not from the configs, so a config that drifts from them
 fails here.
 """
-import glob
-import os
 import os.path as osp
 import re
 
 import pytest
+from config_helpers import ROOT, config_id, config_paths, fp32_optim_wrapper
 from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(
-    p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p.split(os.sep))
+CONFIGS = config_paths()
 
 
 def cfg_of(rel):
@@ -37,7 +33,7 @@ def final_lr_ratio(cfg):
     return last.get('eta_min', 0.) / cfg.optim_wrapper.optimizer.lr
 
 
-@pytest.mark.parametrize('path', CONFIGS, ids=lambda p: osp.relpath(p, ROOT))
+@pytest.mark.parametrize('path', CONFIGS, ids=config_id)
 def test_name_fields_match_the_content(path):
     cfg = Config.fromfile(path)
     # a '-<N>e-pre' field names the pre-training the config starts from, not its own schedule
@@ -152,10 +148,8 @@ def test_layer_decay_upernet_schedule_exempts_every_1d_parameter():
     model_cfg.decode_head.update(in_channels=[32] * 4, channels=16, norm_cfg=dict(type='BN'))
     model_cfg.auxiliary_head.update(in_channels=32, channels=8, norm_cfg=dict(type='BN'))
     model = MODELS.build(model_cfg)
-    wrapper_cfg = cfg.optim_wrapper.copy()
-    wrapper_cfg.type = 'OptimWrapper'  # AMP needs a GPU; the param groups are the same
-    wrapper_cfg.pop('loss_scale')
-    groups = build_optim_wrapper(model, wrapper_cfg).optimizer.param_groups
+    wrapper = build_optim_wrapper(model, fp32_optim_wrapper(cfg.optim_wrapper))  # AMP needs a GPU
+    groups = wrapper.optimizer.param_groups  # the same as AMP's
     names = {id(p): n for n, p in model.named_parameters()}
     base_lr, base_wd = 1e-4, 0.05
     seen = 0
