@@ -383,9 +383,18 @@ def run_compare(args) -> dict:
     """``--compare``: the named comparison on ImageNet-like JPEGs (see the module doc)."""
     import cv2
     import mmdbp  # noqa: F401  (registers FastRandomResizedCrop)
-    from mmengine.registry import DATASETS
+    threads = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(args.threads)
+    try:
+        return _run_compare(args)
+    finally:  # leave the caller's thread settings as they were
+        torch.set_num_threads(threads[0])
+        cv2.setNumThreads(threads[1])
+
+
+def _run_compare(args) -> dict:
+    from mmengine.registry import DATASETS
     root = args.data_root or osp.join(args.data_dir, f'imagenet_like_{args.num_images}')
     stats_path = osp.join(root, 'stats.json')
     if not osp.isfile(stats_path):

@@ -1,0 +1,33 @@
+"""tools/benchmark_data.py --compare on a tiny ImageNet-like set (structure only, no timing
+assertions): every pipeline of the comparison is timed, profiled per transform and read through
+a DataLoader, and the baseline's ratio to itself is 1."""
+import importlib.util
+import json
+import os.path as osp
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def test_compare_reports_every_pipeline(tmp_path):
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_data', osp.join(ROOT, 'tools', 'benchmark_data.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'c.json'
+    report = tool.main(['--compare', 'mae-224', '--num-images', '3', '--data-dir', str(tmp_path),
+                        '--rounds', '1', '--samples', '2', '--workers', '0', '--batch', '2',
+                        '--loader-batches', '1', '--resized-copy', '160', '--out', str(out)])
+    saved = json.loads(out.read_text())
+    res = saved['comparisons']['mae-224']
+    names = list(tool.COMPARISONS['mae-224']) + ['fast, pre-resized copy (short side 160; '
+                                                  'other pixels)']
+    assert list(res['pipelines']) == names
+    assert res['pipelines']['mmpretrain']['cpu_ratio'] == 1.0
+    assert all(r['cpu_images_per_s'] > 0 for r in res['pipelines'].values())
+    assert set(res['profile_ms']['fast']) == {'FastRandomResizedCrop', 'RandomFlip', 'PackInputs'}
+    assert set(res['loaders']) == set(names) - {'decode only (floor)'}
+    assert saved['images']['subsampling'] == '4:2:0' and report['threads'] == 1
+    from PIL import Image
+    copy = tmp_path / 'imagenet_like_3_short160' / 'train'
+    sides = [min(Image.open(p).size) for p in copy.rglob('*.JPEG')]
+    assert len(sides) == 3 and max(sides) == 160
