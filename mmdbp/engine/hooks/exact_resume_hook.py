@@ -48,21 +48,30 @@ STATE_KEY = 'random_states'
 _FORMAT = 1
 
 
-def get_random_state() -> dict:
-    """This process's global random state (torch CPU and CUDA, numpy, Python ``random``) in
-    plain types: tensors, ints, floats, strings, None."""
-    kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
-    version, internal, gauss_next = random.getstate()
+def _raw_random_state() -> tuple:
+    """The global random state as the libraries return it (cheap: no conversion)."""
     cuda = []
     if torch.cuda.is_available() and torch.cuda.is_initialized():
-        cuda = [s.clone() for s in torch.cuda.get_rng_state_all()]
+        cuda = torch.cuda.get_rng_state_all()
+    return torch.get_rng_state(), cuda, np.random.get_state(legacy=True), random.getstate()
+
+
+def _plain_random_state(raw: tuple) -> dict:
+    """:func:`_raw_random_state`'s result in plain types (tensors, ints, floats, str, None)."""
+    torch_state, cuda, (kind, keys, pos, has_gauss, cached), (version, internal, gauss_next) = raw
     return dict(
-        torch=torch.get_rng_state().clone(),
-        cuda=cuda,
+        torch=torch_state.clone(),
+        cuda=[s.clone() for s in cuda],
         numpy=dict(kind=str(kind), keys=torch.from_numpy(np.asarray(keys, dtype=np.int64)),
                    pos=int(pos), has_gauss=int(has_gauss), cached_gaussian=float(cached)),
         python=dict(version=int(version), internal=torch.tensor(internal, dtype=torch.int64),
                     gauss_next=None if gauss_next is None else float(gauss_next)))
+
+
+def get_random_state() -> dict:
+    """This process's global random state (torch CPU and CUDA, numpy, Python ``random``) in
+    plain types: tensors, ints, floats, strings, None."""
+    return _plain_random_state(_raw_random_state())
 
 
 def set_random_state(state: dict) -> None:
@@ -132,8 +141,9 @@ class ExactResumeHook(Hook):
     def __init__(self) -> None:
         self._resumed_state: Optional[dict] = None
         # the state training continues with, taken at the end of every training iteration and
-        # epoch (this rank's), and every rank's when a checkpoint may follow with several ranks
-        self._train_state: Optional[dict] = None
+        # epoch: this rank's (as the libraries return it; converted when saved), and every
+        # rank's when a checkpoint may follow with several ranks
+        self._train_state: Optional[tuple] = None
         self._all_states: Optional[List[dict]] = None
 
     # -- saving ------------------------------------------------------------------------------
@@ -157,10 +167,10 @@ class ExactResumeHook(Hook):
         state. With several ranks, every rank's state is collected when a checkpoint follows
         and before validation (``before_save_checkpoint`` runs on rank 0 only, too late for a
         collective)."""
-        self._train_state = get_random_state()
+        self._train_state = _raw_random_state()
         self._all_states = None
         if get_world_size() > 1 and self._saving(runner, by_epoch):
-            self._all_states = all_gather_object(self._train_state)
+            self._all_states = all_gather_object(_plain_random_state(self._train_state))
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         self._capture(runner, by_epoch=False)
@@ -172,18 +182,18 @@ class ExactResumeHook(Hook):
         if self._all_states is not None:
             states = self._all_states
         else:
-            states = [self._train_state or get_random_state()]
+            states = [_plain_random_state(self._train_state or _raw_random_state())]
         checkpoint[STATE_KEY] = dict(format=_FORMAT, world_size=get_world_size(), ranks=states)
 
     # -- validation does not consume the training run's random streams -------------------------
     def before_val(self, runner) -> None:
         if (self._train_state is not None and self._all_states is None
                 and get_world_size() > 1):  # validation may save a checkpoint (save_best)
-            self._all_states = all_gather_object(self._train_state)
+            self._all_states = all_gather_object(_plain_random_state(self._train_state))
 
     def after_val(self, runner) -> None:
         if self._train_state is not None:  # None: validation outside training
-            set_random_state(self._train_state)
+            set_random_state(_plain_random_state(self._train_state))
 
     # -- resuming ----------------------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
