@@ -61,16 +61,19 @@ def _end_now(reason: str) -> None:
 def watch_launcher() -> bool:
     """End this process when the launcher that started it dies, however it dies.
 
-    Active when ``MMDBP_LAUNCHER_PID`` (exported by ``tools/dist_train.sh`` and
-    ``dist_test.sh``) names this process's parent, i.e. in ranks that torchrun started for those
-    scripts; does nothing otherwise. See the module docstring.
+    Active in ranks that torchrun started: for ``tools/dist_train.sh`` / ``dist_test.sh``,
+    which export ``MMDBP_LAUNCHER_PID``, the launcher's death is noticed even when it happened
+    before this call; under a plain ``torchrun`` the parent at this call is watched. Does
+    nothing otherwise. See the module docstring.
 
     Returns:
         bool: Whether the watch is active.
     """
     launcher = os.environ.get(LAUNCHER_PID_ENV, '')
     if not launcher.isdigit():
-        return False
+        if 'TORCHELASTIC_RUN_ID' not in os.environ or os.getppid() <= 1:
+            return False
+        launcher = str(os.getppid())  # plain `torchrun tools/train.py`: the agent is the parent
     launcher_pid = int(launcher)
     if os.getppid() != launcher_pid:
         if 'TORCHELASTIC_RUN_ID' not in os.environ:

@@ -107,6 +107,26 @@ def test_signal_to_the_launcher_ends_every_rank(repo_root, tmp_path, script, sig
         _cleanup(proc, pids)
 
 
+def test_kill_9_of_a_plain_torchrun_ends_every_rank(repo_root, tmp_path):
+    """Without the scripts (`torchrun tools/train.py ...`), the ranks watch their parent too."""
+    work = str(tmp_path)
+    rank = tmp_path / 'rank.py'
+    rank.write_text(FAKE_RANK.format(launcher=osp.join(repo_root, 'mmdbp', 'utils', 'launcher.py'),
+                                     work=work))
+    env = _env()
+    env.pop('MMDBP_LAUNCHER_PID', None)
+    proc = subprocess.Popen([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+                             f'--master_port={env["PORT"]}', str(rank)], env=env,
+                            start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    pids = _wait_for_pids(work, 2, proc)
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        assert _gone(pids), 'kill -9 of torchrun: ranks still running'
+    finally:
+        _cleanup(proc, pids)
+
+
 def _mae_args(repo_root, demo_data, work, hooks):
     """dist_train.sh arguments: the demo MAE config with test hooks, on the session's data."""
     config = osp.join(osp.dirname(work), 'mae_dist.py')

@@ -223,6 +223,13 @@ class ExactResumeHook(Hook):
         state, self._resumed_state = self._resumed_state, None
         if state is None:
             return
+        counts = getattr(runner.optim_wrapper, '_accumulative_counts', 1)
+        if isinstance(counts, int) and counts > 1 and runner.iter % counts:
+            print_log(f'ExactResumeHook: the checkpoint was saved at iteration {runner.iter}, '
+                      f'inside a gradient accumulation of {counts} iterations; its partial '
+                      'gradients are not in checkpoints, so the resumed run is not exact. Save '
+                      'checkpoints at multiples of accumulative_counts.', logger='current',
+                      level=logging.WARNING)
         loop = runner.train_loop
         if hasattr(loop, 'dataloader_iterator') and loop.iter > 0:
             # IterBasedTrainLoop: restore after it has skipped the trained batches
