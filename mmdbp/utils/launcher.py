@@ -15,8 +15,8 @@ others). For SIGKILL, which torchrun cannot handle, each rank asks the kernel to
 its parent dies (``prctl(PR_SET_PDEATHSIG)``; torchrun starts the ranks from its main thread, so
 the parent's death is the launcher's death). The scripts export the launcher's pid, so a rank
 whose launcher died before the request was made notices (its parent pid is no longer that pid)
-and exits too. Where ``prctl`` is missing (not Linux), a daemon thread polls the parent pid
-once a second instead.
+and exits too; under a plain ``torchrun`` the ranks watch the parent they find. Where ``prctl``
+is missing (not Linux), a daemon thread polls the parent pid once a second instead.
 """
 import ctypes
 import os

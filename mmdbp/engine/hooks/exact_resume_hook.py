@@ -16,7 +16,8 @@ This hook adds ``checkpoint['random_states']``:
   main process's generators a second time), for epoch-based loops before the next epoch starts.
 
 Generators that already live in the state dicts need nothing here: DBP's row sub-sampler is
-re-seeded from ``(seed, rank, number of updates)``, which ``DBPOptimWrapper`` saves; mmengine's
+re-seeded from ``(seed, rank, optimiser steps)``, which ``DBPOptimWrapper`` saves (with the
+samples pooled since the last R update); mmengine's
 samplers derive their order from ``(seed, epoch)``; data-loading workers are seeded by mmengine
 from ``(seed, rank, worker id)``.
 
