@@ -272,3 +272,33 @@ def test_two_process_resume_restores_every_rank(repo_root, demo_data, tmp_path):
     a, b = _final(full, False), _final(resumed, False)
     for key in ('state_dict', 'optimizer', 'random_states'):
         assert _same(a[key], b[key], key) is None, _same(a[key], b[key], key)
+
+
+def test_plain_mmpretrain_config_with_one_hook_line(mae_run_cfg, tmp_path):
+    """A host config (mmpretrain's MAE, mmengine's own CheckpointHook, no mmdbp runtime base)
+    gets the exact resume from `custom_hooks=[dict(type='ExactResumeHook')]`; without it the
+    resumed run differs."""
+    import shutil
+    from mmengine.runner import Runner
+
+    def run(name, hooks, max_iters=6, resume_from=None):
+        cfg = mae_run_cfg(work_dir=str(tmp_path / name), max_iters=max_iters, val_interval=2,
+                          custom_hooks=hooks)
+        cfg.randomness = dict(seed=0, deterministic=True)
+        cfg.experiment_name = f'{name}_{os.getpid()}'
+        if resume_from:
+            os.makedirs(cfg.work_dir, exist_ok=True)
+            cfg.load_from = shutil.copy(resume_from, cfg.work_dir)
+            cfg.resume = True
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        return torch.load(osp.join(cfg.work_dir, f'iter_{max_iters}.pth'), weights_only=False)
+
+    hook = [dict(type='ExactResumeHook')]
+    full = run('full', hook)
+    resumed = run('resumed', hook, resume_from=str(tmp_path / 'full' / 'iter_4.pth'))
+    assert _same(full['state_dict'], resumed['state_dict']) is None
+    assert _same(full['optimizer'], resumed['optimizer']) is None
+    plain = run('plain', [])
+    plain_resumed = run('plain_resumed', [], resume_from=str(tmp_path / 'plain' / 'iter_4.pth'))
+    assert _same(plain['state_dict'], plain_resumed['state_dict']) is not None
