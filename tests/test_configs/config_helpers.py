@@ -108,15 +108,16 @@ def _square(value: Any, side: int) -> Any:
 def shrink_pipeline(pipeline: Optional[list], side: int) -> None:
     """Make the image-size transforms of a pipeline produce ``side`` x ``side`` inputs.
 
-    ImageNet pipelines: ``RandomResizedCrop`` / ``CenterCrop`` to ``side``, ``ResizeEdge`` to
+    ImageNet pipelines: ``*RandomResizedCrop`` / ``CenterCrop`` to ``side``, ``ResizeEdge`` to
     ``side * 256 / 224`` (the usual resize-then-crop ratio). ADE20K pipelines: ``RandomCrop`` to
     ``side``, ``RandomResize`` / ``Resize`` scales to ``(4 side, side)`` (ADE20K's 2048 x 512).
     """
     for t in pipeline or []:
         kind = t.get('type')
-        if kind in ('RandomResizedCrop', 'FastRandomResizedCrop', 'CenterCrop', 'RandomCrop'):
-            key = 'scale' if kind.endswith('RandomResizedCrop') else 'crop_size'
-            t[key] = _square(t[key], side)
+        if kind.endswith('RandomResizedCrop'):  # mmpretrain's, mmdbp's Fast... / DeviceDecode...
+            t['scale'] = _square(t['scale'], side)
+        elif kind in ('CenterCrop', 'RandomCrop'):
+            t['crop_size'] = _square(t['crop_size'], side)
         elif kind == 'ResizeEdge':
             t['scale'] = round(side * 256 / 224)
         elif kind in ('RandomResize', 'Resize') and isinstance(t.get('scale'), (tuple, list)):
