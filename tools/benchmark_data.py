@@ -35,10 +35,16 @@ second and per wall second, the median per-round ratio to mmpretrain's, CPU ms p
 transform, and img/s through a ``DataLoader`` with each ``--workers`` count. The load average is
 printed with each comparison (rows above 1.5 are flagged in docs/benchmarks.md).
 
+**GPU decode** (``--device-decode cuda``): the opt-in device-decode pipeline
+(``configs/_base_/datasets/imagenet_bs64_mae_device-decode.py``) on the same set: the workers'
+img/s per CPU second (file read, header, crop and flip draw) and ``DeviceDecodeDataPreprocessor``'s
+img/s on the device for a ``--batch`` (nvJPEG decode, crops, antialiased resize, normalisation).
+
 Examples::
 
     python tools/benchmark_data.py --pipeline mae-imagenet-format --workers 0 2
     python tools/benchmark_data.py --compare mae-224 simmim-192 --num-images 200 --rounds 7
+    python tools/benchmark_data.py --device-decode cuda --num-images 200 --batch 256
     python tools/benchmark_data.py --config configs/_base_/datasets/demo_in1k_mae.py \\
         --data-root data/demo_in1k --samples 200
 """
@@ -117,6 +123,10 @@ def parse_args(argv=None):
     p.add_argument('--rounds', type=int, default=5, help='--compare: alternating rounds')
     p.add_argument('--threads', type=int, default=1,
                    help='--compare: torch and OpenCV threads (a DataLoader worker uses 1)')
+    p.add_argument('--device-decode', metavar='DEVICE',
+                   help='time the device-decode path (imagenet_bs64_mae_device-decode.py) on the '
+                   'ImageNet-like set: the workers\' img/s per CPU s and '
+                   'DeviceDecodeDataPreprocessor\'s img/s on DEVICE (cuda, or cpu) per --batch')
     p.add_argument('--resized-copy', type=int, metavar='SHORT_SIDE',
                    help='--compare: also time the fast pipeline on a copy of the images whose '
                    'short side is reduced to SHORT_SIDE (opt-in trade-off: other pixels)')
@@ -379,6 +389,57 @@ def make_resized_copy(src: str, dst: str, short_side: int, quality: int = 90) ->
     shutil.copytree(osp.join(src, 'meta'), osp.join(dst, 'meta'))
 
 
+def run_device_decode(args) -> dict:
+    """``--device-decode DEVICE``: the worker side of the device-decode pipeline (file read,
+    header, crop and flip draw; img/s per CPU second, 1 thread) and the preprocessor's decode,
+    crop, resize and normalisation of ``--batch`` images on DEVICE (img/s, synchronised; median
+    of ``--rounds`` after one warm-up batch)."""
+    import numpy as np
+    import mmdbp  # noqa: F401
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import DATASETS, MODELS
+    from mmdbp.utils.benchmark import synchronize
+    root = args.data_root or osp.join(args.data_dir, f'imagenet_like_{args.num_images}')
+    if not osp.isfile(osp.join(root, 'stats.json')):
+        make_imagenet_like(root, args.num_images, seed=0)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/datasets/'
+                                   'imagenet_bs64_mae_device-decode.py'))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            ds_cfg = copy.deepcopy(cfg.train_dataloader.dataset)
+            ds_cfg.update(data_root=root, split='train')
+            dataset = DATASETS.build(ds_cfg)
+            pre = MODELS.build(cfg.data_preprocessor).to(args.device_decode)
+        worker_wall, worker_cpu = per_worker_rate(dataset, args.samples)
+        batch = pseudo_collate([dataset[i % len(dataset)] for i in range(args.batch)])
+        times = []
+        for r in range(args.rounds + 1):
+            synchronize(args.device_decode)
+            start = time.perf_counter()
+            out = pre(batch)
+            synchronize(args.device_decode)
+            times.append(time.perf_counter() - start)
+        rate = float(np.median([args.batch / t for t in times[1:]]))
+    finally:
+        torch.set_num_threads(threads)
+    report = dict(date=time.strftime('%Y-%m-%d %H:%M'), commit=git_commit(ROOT),
+                  device=device_name(args.device_decode), batch=args.batch,
+                  worker_images_per_cpu_s=worker_cpu, worker_images_per_wall_s=worker_wall,
+                  preprocessor_images_per_s=rate, output_shape=list(out['inputs'].shape),
+                  load=_uptime())
+    print(f'[benchmark_data] device decode: workers {worker_cpu:.0f} img/s per CPU s; '
+          f'DeviceDecodeDataPreprocessor on {report["device"]}: {rate:.0f} img/s '
+          f'(batch {args.batch}); {report["load"]}')
+    out_path = args.out or osp.join('work_dirs', 'benchmark',
+                                    f'data_device_decode_{time.strftime("%Y%m%d_%H%M%S")}.json')
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    with open(out_path, 'w') as f:
+        json.dump(report, f, indent=2)
+    return report
+
+
 def run_compare(args) -> dict:
     """``--compare``: the named comparison on ImageNet-like JPEGs (see the module doc)."""
     import cv2
@@ -467,6 +528,8 @@ def main(argv=None):
     args = parse_args(argv)
     if args.compare:
         return run_compare(args)
+    if args.device_decode:
+        return run_device_decode(args)
     check_paths(args)
     if bool(args.pipeline) == bool(args.config):
         raise SystemExit('Give exactly one of --pipeline, --config or --compare.')

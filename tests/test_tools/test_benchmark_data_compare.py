@@ -31,3 +31,17 @@ def test_compare_reports_every_pipeline(tmp_path):
     copy = tmp_path / 'imagenet_like_3_short160' / 'train'
     sides = [min(Image.open(p).size) for p in copy.rglob('*.JPEG')]
     assert len(sides) == 3 and max(sides) == 160
+
+
+def test_device_decode_mode_on_cpu(tmp_path):
+    """--device-decode cpu: the worker side and the preprocessor (torchvision's CPU decoder)."""
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_data', osp.join(ROOT, 'tools', 'benchmark_data.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    out = tmp_path / 'd.json'
+    report = tool.main(['--device-decode', 'cpu', '--num-images', '3', '--data-dir', str(tmp_path),
+                        '--samples', '2', '--batch', '2', '--rounds', '1', '--out', str(out)])
+    saved = json.loads(out.read_text())
+    assert saved['output_shape'] == [2, 3, 224, 224] == report['output_shape']
+    assert saved['worker_images_per_cpu_s'] > 0 and saved['preprocessor_images_per_s'] > 0
