@@ -2,11 +2,11 @@
 import os.path as osp
 
 import pytest
+from config_helpers import ROOT
 from mmengine.config import Config
 
 from mmdbp.utils.benchmark import resolve_config_path
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PAIRS = [('mae_fast-vit-base-p16_8xb512-amp-coslr-300e_in1k.py',
           'mae/mae_vit-base-p16_8xb512-amp-coslr-300e_in1k.py'),
          ('mae_fast-vit-large-p16_8xb512-amp-coslr-300e_in1k.py',

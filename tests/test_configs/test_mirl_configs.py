@@ -1,18 +1,17 @@
 """Every MIRL config parses, builds (the real-size ones on the meta device: shapes only), and
 states the paper's recipe."""
-import glob
 import os.path as osp
 
 import pytest
 import torch
+from config_helpers import ROOT, config_id, config_paths
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import mmdbp  # noqa: F401
 from mmdbp.registry import MODELS
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'mirl', '**', '*.py'), recursive=True))
+CONFIGS = [p for p in config_paths() if config_id(p).startswith('mirl' + osp.sep)]
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ import os.path as osp
 
 import pytest
 import torch
+from config_helpers import ROOT
 from mmengine.config import Config
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 FOLDERS = ('masked_finetune', 'dynamicvit', 'evit')
 CONFIGS = sorted(p for f in FOLDERS for p in glob.glob(osp.join(ROOT, 'configs', f, '*.py')))
 
