@@ -10,8 +10,6 @@ import math
 import os.path as osp
 import re
 
-import pytest
-import torch
 from config_helpers import (ROOT, fp32_optim_wrapper, point_data_at, set_key, shrink_inputs,
                             small_dataloader)
 from mmengine.config import Config
