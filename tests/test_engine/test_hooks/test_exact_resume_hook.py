@@ -1,7 +1,8 @@
 """ExactResumeHook: a training killed with SIGKILL and resumed with ``tools/train.py --resume``
 repeats the uninterrupted run bit for bit (CPU, deterministic mode).
 
-For each method (MAE, DBP-MAE, GreenMIM, MIRL, a DynamicViT fine-tune; tiny demo sizes) three
+For each method (MAE, DBP-MAE, GreenMIM, MIRL, a DynamicViT fine-tune, and mmseg's UPerNet with
+its numpy/random-driven crops and photometric distortion; tiny demo sizes) three
 runs of the same wrapper config: uninterrupted (6 iterations, checkpoints every 2 iterations or
 every epoch of 2 iterations), killed with SIGKILL at the end of iteration 5 (after the iteration-4
 checkpoint), and resumed from that work dir with ``--resume``. Every logged value of iterations
@@ -64,12 +65,23 @@ train_cfg = dict(max_epochs=3, val_interval=10)
 model = dict(init_cfg=None, teacher_ckpt=None)
 default_hooks = dict(checkpoint=dict(interval=1, max_keep_ckpts=5))
 """, True),
+    'upernet': ('configs/demo/upernet_vit-micro-p4_1xb8-400i_demo-ade20k-64x64.py', """
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+                        dataset=dict(data_root=ADE))
+val_dataloader = None
+val_cfg = None
+val_evaluator = None
+train_cfg = dict(max_iters=6, val_interval=100)
+model = dict(backbone=dict(init_cfg=None))
+default_hooks = dict(checkpoint=dict(interval=2, max_keep_ckpts=5))
+""", False),
 }
 
 
-def _wrapper(path, base, extra, data_root, hooks, control=False):
+def _wrapper(path, base, extra, data_root, hooks, control=False, ade=None):
     body = f"""_base_ = [{base!r}]
 DATA = {data_root!r}
+ADE = {ade!r}
 custom_imports = dict(imports=['mmdbp', 'crash_helpers'], allow_failed_imports=False)
 randomness = dict(seed=0, deterministic=True)
 custom_hooks = {hooks!r}
@@ -83,15 +95,15 @@ log_level = 'WARNING'
     return path
 
 
-def _runs_for(name, repo_root, data_root, tmp, control=False):
+def _runs_for(name, repo_root, data_root, tmp, control=False, ade=None):
     config, extra, _ = CASES[name]
     base = osp.join(repo_root, config)
     tag = name + ('_control' if control else '')
     runs = []
     record = dict(type='LossRecordForTest')
-    full = _wrapper(str(tmp / f'{tag}_full.py'), base, extra, data_root, [record], control)
+    full = _wrapper(str(tmp / f'{tag}_full.py'), base, extra, data_root, [record], control, ade)
     killed = _wrapper(str(tmp / f'{tag}_killed.py'), base, extra, data_root,
-                      [record, dict(type='SigkillAtIterForTest', at=5)], control)
+                      [record, dict(type='SigkillAtIterForTest', at=5)], control, ade)
     if not control:
         runs.append(dict(name=f'{tag}/full', argv=[full, '--work-dir', str(tmp / tag / 'full')],
                          log=str(tmp / f'{tag}_full.log')))
@@ -110,7 +122,7 @@ def resume_runs(repo_root, demo_data, tmp_path_factory):
     data_root = demo_data['in1k']
     runs = []
     for name in CASES:
-        runs += _runs_for(name, repo_root, data_root, tmp)
+        runs += _runs_for(name, repo_root, data_root, tmp, ade=demo_data['ade20k'])
     runs += _runs_for('mae', repo_root, data_root, tmp, control=True)
     runs_file, out_file = str(tmp / 'runs.json'), str(tmp / 'results.json')
     with open(runs_file, 'w') as f:
