@@ -108,3 +108,25 @@ def test_dbp_own_check_says_where_and_which_checkpoint(mae_run_cfg, tmp_path):
     msg, _ = _train(cfg, _PoisonAt(3, layer=layer, scale=1e3), hook=False)
     assert f'in layer(s): {layer} (' in msg
     assert f'Found at iteration 3; the last checkpoint saved is {osp.join(str(tmp_path), "iter_2.pth")}' in msg
+
+
+def test_amp_tolerates_non_finite_losses_while_the_scaler_recovers(tmp_path):
+    """Under AmpOptimWrapper (dynamic loss scale skips the overflowing steps) training stops
+    only when the loss stays non-finite for more than amp_patience iterations."""
+    from types import SimpleNamespace
+
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    MessageHub.get_instance(f'amp_{os.getpid()}')
+    amp = object.__new__(AmpOptimWrapper)  # AmpOptimWrapper() itself needs a GPU
+    hook = NonFiniteLossHook(amp_patience=3)
+    runner = SimpleNamespace(optim_wrapper=amp, iter=0, epoch=0, work_dir=str(tmp_path))
+    nan, one = dict(loss=torch.tensor(float('nan'))), dict(loss=torch.tensor(1.))
+    for outputs in (nan, nan, nan, one, nan, nan, nan):  # a finite loss resets the count
+        hook.after_train_iter(runner, 0, outputs=outputs)
+        runner.iter += 1
+    with pytest.raises(FloatingPointError, match='iteration 8 .*stayed non-finite for 4 iterations'):
+        hook.after_train_iter(runner, 0, outputs=nan)
+    plain = SimpleNamespace(optim_wrapper=object.__new__(OptimWrapper), iter=0, epoch=0,
+                            work_dir=str(tmp_path))
+    with pytest.raises(FloatingPointError, match='iteration 1 '):
+        NonFiniteLossHook(amp_patience=3).after_train_iter(plain, 0, outputs=nan)
