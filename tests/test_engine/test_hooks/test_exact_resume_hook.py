@@ -9,7 +9,9 @@ checkpoint), and resumed from that work dir with ``--resume``. Every logged valu
 5-6 and the final checkpoint (weights, optimiser state with DBP's R and W, schedulers, random
 states) must be identical. DBP-MAE loads with 2 persistent data-loading workers, validates
 (with a best-checkpoint save) at the checkpoint iterations and updates R every 3 steps (iter_4
-is one step into an interval); MIRL trains epoch-based with 2 workers. A control run without the hook must differ, so the comparison can fail.
+is one step into an interval); MIRL trains epoch-based with 2 workers. A control run without
+the hook must differ, so the comparison can fail. Two more tests: 2 DDP ranks, and a plain
+mmpretrain config with the one-line hook.
 """
 import json
 import os
