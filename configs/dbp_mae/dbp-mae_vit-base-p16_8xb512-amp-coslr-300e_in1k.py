@@ -10,7 +10,8 @@ optim_wrapper = dict(
     optim_wrapper=dict(type='AmpOptimWrapper'),  # the wrapper the base config used
     decor_lr=1e-3,
     kappa=0.5,
-    sample_frac=0.1)
+    sample_frac=0.1,
+    update_interval=8)  # R every 8 steps, pooled samples: +4.3% work at ViT-B/16 b256
 
 # mmengine adds `_scope_='mmpretrain'` to the collate_fn dicts inherited from the
 # mmpretrain:: base and its runner passes that key on to default_collate (TypeError at the
