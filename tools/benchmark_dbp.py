@@ -470,7 +470,7 @@ def levers(args) -> dict:
         torch.set_num_threads(args.threads)
     w = get_workload(args.workload)
     options = dict(w.get('cfg_options', {}))
-    chosen = [LEVERS[i] for i in args.levers] if args.levers else LEVERS
+    chosen = LEVERS if args.levers is None else [LEVERS[i] for i in args.levers]
     labels = ['this config'] + [label for label, _ in chosen]
     specs = [dict(name='mae', config=osp.join(ROOT, w['baseline']), cfg_options=options)]
     for i, (label, over) in enumerate([('this config', {})] + chosen):
@@ -633,7 +633,8 @@ def parse_args(argv=None):
                        'process (CPU time ratios)')
     v.add_argument('--workload', default='dbp-mae-vit-s16-224px-b128-cpu',
                    help='a DBP-vs-MAE CPU workload of tools/benchmark_workloads.py')
-    v.add_argument('--levers', type=int, nargs='*', help='indices into LEVERS (default: all)')
+    v.add_argument('--levers', type=int, nargs='*',
+                   help='indices into LEVERS (default: all; none given: the config only)')
     v.add_argument('--batch', type=int)
     v.add_argument('--iters', type=int, default=1)
     v.add_argument('--rounds', type=int, default=3)
