@@ -538,7 +538,8 @@ def layer_correlations(config: str, checkpoint: str, data_root: Optional[str] = 
     cfg.val_dataloader.batch_size = images
     cfg.val_dataloader.num_workers = 0
     cfg.val_dataloader.persistent_workers = False
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=False)
+    from mmdbp.engine.checkpoint_compat import load_checkpoint_file  # refuses code pickles
+    ckpt = load_checkpoint_file(checkpoint)  # MMDBP_TRUST_PICKLE=1 for a trusted legacy file
     dbp = (ckpt.get('optimizer') or {}).get('dbp')
     ow = cfg.optim_wrapper
     select = {k: ow[k] for k in ('include', 'exclude', 'layer_types') if k in ow}

@@ -3,7 +3,7 @@
 Evidence that the augmentation is the same (issue 18):
 
 - crop distribution: over 10,000 draws the crop's area fraction and aspect ratio (the box the
-  transform reports it cut, in full-resolution pixels) pass a two-sample Kolmogorov-Smirnov test
+  transform cuts and reports, ``crop_box``, drawn without touching pixels) pass a two-sample Kolmogorov-Smirnov test
   at alpha = 0.001 against mmpretrain's ``RandomResizedCrop.rand_crop_params`` drawn with another
   seed (critical D = 1.949 * sqrt(2 / 10000) = 0.0276; seeded, so deterministic); the same
   threshold rejects a sampler with a uniform instead of log-uniform aspect ratio;
@@ -103,14 +103,17 @@ def box_stats(boxes: np.ndarray, h: int, w: int):
     ((240, 600), dict(crop_ratio_range=(0.08, 1.0), aspect_ratio_range=(0.5, 1.2))),  # fallback
 ])
 def test_crop_distribution_matches_mmpretrain(hw, rrc):
+    """10,000 boxes of ``FastRandomResizedCrop.crop_box`` (the box every path of the transform
+    cuts and reports; only parameters are drawn, no pixels) against 10,000 of mmpretrain's
+    ``RandomResizedCrop.rand_crop_params`` drawn with another seed."""
     from mmpretrain.datasets.transforms import RandomResizedCrop
     h, w = hw
-    img = np.zeros((h, w, 3), np.uint8)
     fast = FastRandomResizedCrop(scale=4, **rrc)
     np.random.seed(1)
-    ours = np.stack([fast.transform(dict(img=img))['crop_bbox'] for _ in range(N_DRAWS)])
+    ours = np.stack([fast.crop_box(h, w) for _ in range(N_DRAWS)])
     assert (ours[:, :2] >= 0).all() and (ours[:, 2] <= w).all() and (ours[:, 3] <= h).all()
     host = RandomResizedCrop(scale=4, **rrc)
+    img = np.empty((h, w, 0), np.uint8)  # rand_crop_params reads the shape only
     np.random.seed(2)  # an independent sample
     ref = []
     for _ in range(N_DRAWS):
@@ -123,6 +126,22 @@ def test_crop_distribution_matches_mmpretrain(hw, rrc):
     # offsets: the crop centre's horizontal position, relative to the image
     centre_x = [(b[:, 0] + b[:, 2]) / (2 * w) for b in (ours, ref)]
     assert ks_statistic(*centre_x) < crit
+
+
+@pytest.mark.parametrize('given_img', [True, False])
+def test_transform_cuts_and_reports_crop_box(tmp_path, given_img):
+    """The transform's ``crop_bbox`` (image given, or decoded from a file) is the box
+    ``crop_box`` draws from the same numpy state, so the distribution test above covers it."""
+    h, w = 60, 80
+    img = texture(h, w, seed=4)
+    path = write_jpeg(tmp_path / 'a.jpg', img)
+    fast = FastRandomResizedCrop(scale=8, crop_ratio_range=(0.2, 1.0))
+    for seed in range(5):
+        np.random.seed(seed)
+        expected = fast.crop_box(h, w)
+        np.random.seed(seed)
+        out = fast.transform(dict(img=img.copy()) if given_img else dict(img_path=path))
+        np.testing.assert_array_equal(out['crop_bbox'], expected)
 
 
 def test_ks_threshold_rejects_a_wrong_sampler():
@@ -139,8 +158,7 @@ def test_ks_threshold_rejects_a_wrong_sampler():
                 out.append(cw / ch)
     fast = FastRandomResizedCrop(scale=4, crop_ratio_range=(0.2, 1.0))
     np.random.seed(3)
-    img = np.zeros((h, w, 3), np.uint8)
-    ours = np.stack([fast.transform(dict(img=img))['crop_bbox'] for _ in range(N_DRAWS)])
+    ours = np.stack([fast.crop_box(h, w) for _ in range(N_DRAWS)])
     ours_ratio = box_stats(ours, h, w)[1]
     crit = ks_critical(N_DRAWS, N_DRAWS)
     assert ks_statistic(ours_ratio, np.array(right)) < crit

@@ -24,7 +24,6 @@ On a CPU-only machine the same preprocessor decodes with torchvision's CPU decod
 the tests check it. Decoders differ slightly in IDCT and chroma upsampling, so pixels can differ
 from OpenCV's decode by a few grey levels (nvJPEG) or not at all (libjpeg-turbo on the CPU).
 """
-import io
 from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -36,7 +35,7 @@ from mmpretrain.models.utils.data_preprocessor import SelfSupDataPreprocessor
 from mmdbp.registry import MODELS, TRANSFORMS
 
 from ..file_errors import load_or_name
-from .fast_resized_crop import _TORCH_MODES, FastRandomResizedCrop, _Shape
+from .fast_resized_crop import _TORCH_MODES, FastRandomResizedCrop, plain_jpeg_size
 
 #: metainfo keys the preprocessor needs, for ``PackInputs(meta_keys=...)``
 DEVICE_DECODE_META_KEYS = ('sample_idx', 'img_path', 'ori_shape', 'img_shape', 'flip',
@@ -81,27 +80,19 @@ class DeviceDecodeRandomResizedCrop(FastRandomResizedCrop):
         return direction is not None
 
     def _read(self, results: dict) -> dict:
-        from PIL import Image
         data = fileio.get(results['img_path'], backend_args=self.backend_args)
-        hw = None
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                if (probe.format == 'JPEG' and probe.mode in ('RGB', 'L')
-                        and probe.getexif().get(0x0112, 1) == 1):
-                    hw = probe.size[::-1]
-        except Exception:
-            hw = None  # the CPU decode below raises the file's own error
-        if hw is None:  # decode here, exactly as FastRandomResizedCrop + RandomFlip
+        hw = plain_jpeg_size(data)
+        if hw is None:  # the CPU decode raises the file's own error  # decode here, exactly as FastRandomResizedCrop + RandomFlip
             results = self._load(results)
             if self._flip(results):
                 results['img'] = results['img'][:, ::-1]
             results['decode_on_device'] = False
             return results
-        oy, ox, ch, cw = self.rand_crop_params(_Shape(*hw))
+        box = self.crop_box(*hw)
         self._flip(results)
         results.update(img=np.frombuffer(bytearray(data), np.uint8), decode_on_device=True,
                        ori_shape=hw, img_shape=tuple(self.scale),
-                       crop_bbox=np.array([ox, oy, ox + cw, oy + ch]))
+                       crop_bbox=box)
         return results
 
     def transform(self, results: dict) -> Optional[dict]:

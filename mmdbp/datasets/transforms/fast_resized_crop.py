@@ -82,6 +82,21 @@ def resize_like_pillow(img: np.ndarray, size_hw: Tuple[int, int],
     return out[0].permute(1, 2, 0).numpy()
 
 
+def plain_jpeg_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """``(h, w)`` of a JPEG that every decoder reads alike: RGB or greyscale, no EXIF rotation
+    (OpenCV applies it, the DCT-reduced and device decodes would not). None for anything else,
+    an unreadable file included (the full decode then raises the file's own error)."""
+    from PIL import Image
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            if (probe.format == 'JPEG' and probe.mode in ('RGB', 'L')
+                    and probe.getexif().get(0x0112, 1) == 1):
+                return probe.size[::-1]
+    except Exception:
+        pass
+    return None
+
+
 @TRANSFORMS.register_module()
 class FastRandomResizedCrop(RandomResizedCrop):
     """Decode, randomly crop and resize an image: ``LoadImageFromFile`` followed by
@@ -148,6 +163,15 @@ class FastRandomResizedCrop(RandomResizedCrop):
         self.backend_args = backend_args
         self.skip_bad_samples = skip_bad_samples
 
+    # -- crop box -------------------------------------------------------------------------
+    def crop_box(self, h: int, w: int) -> np.ndarray:
+        """Draw the crop of an ``h`` x ``w`` image: ``x0, y0, x1, y1`` (``x1``/``y1`` exclusive),
+        from the host's ``RandomResizedCrop.rand_crop_params`` and numpy's random stream. Every
+        path of the transform (and of its subclasses) cuts, and reports as ``crop_bbox``, this
+        box; it touches no pixels, so its distribution is cheap to test."""
+        oy, ox, ch, cw = self.rand_crop_params(_Shape(h, w))
+        return np.array([ox, oy, ox + cw, oy + ch])
+
     # -- decode ---------------------------------------------------------------------------
     def _reduced_factor(self, box_hw: Tuple[int, int]) -> int:
         """The largest DCT factor (8, 4, 2, else 1) the crop ``(h, w)`` still downscales by."""
@@ -166,10 +190,9 @@ class FastRandomResizedCrop(RandomResizedCrop):
         if img is None:
             raise ValueError('OpenCV could not decode the image')
         h, w = img.shape[:2]
-        oy, ox, ch, cw = draw if draw is not None else self.rand_crop_params(_Shape(h, w))
-        results.update(ori_shape=(h, w), crop_bbox=np.array([ox, oy, ox + cw, oy + ch]),
-                       decode_scale=1)
-        return img[oy:oy + ch, ox:ox + cw]
+        x0, y0, x1, y1 = box = draw if draw is not None else self.crop_box(h, w)
+        results.update(ori_shape=(h, w), crop_bbox=box, decode_scale=1)
+        return img[y0:y1, x0:x1]
 
     def _reduced(self, data: bytes, results: dict) -> Tuple[Optional[np.ndarray], Optional[tuple]]:
         """``(crop, draw)`` from a DCT-reduced decode. ``crop`` is None where that does not apply
@@ -177,17 +200,13 @@ class FastRandomResizedCrop(RandomResizedCrop):
         uses ``draw`` (the crop already drawn, if any), so the random stream is the same."""
         import cv2
         from PIL import Image
-        try:
-            with Image.open(io.BytesIO(data)) as probe:
-                if probe.format != 'JPEG' or probe.mode not in ('RGB', 'L'):
-                    return None, None
-                if probe.getexif().get(0x0112, 1) != 1:
-                    return None, None  # OpenCV rotates; keep the full-scale path exact
-                w, h = probe.size
-        except Exception:
-            return None, None  # the full-scale decode raises its own error
-        draw = self.rand_crop_params(_Shape(h, w))
-        oy, ox, ch, cw = draw
+        hw = plain_jpeg_size(data)
+        if hw is None:  # the full-scale decode is exact (and raises the file's own error)
+            return None, None
+        h, w = hw
+        draw = self.crop_box(h, w)
+        ox, oy, x1, y1 = (int(v) for v in draw)
+        cw, ch = x1 - ox, y1 - oy
         k = self._reduced_factor((ch, cw))
         if k == 1:
             return None, draw
@@ -211,8 +230,7 @@ class FastRandomResizedCrop(RandomResizedCrop):
             out = cv2.warpAffine(sub, m, (out_w, out_h), borderMode=cv2.BORDER_REPLICATE,
                                  flags=mmcv.image.geometric.cv2_interp_codes[self.interpolation]
                                  | cv2.WARP_INVERSE_MAP)
-        results.update(ori_shape=(h, w), crop_bbox=np.array([ox, oy, ox + cw, oy + ch]),
-                       decode_scale=k, resized=True)
+        results.update(ori_shape=(h, w), crop_bbox=draw, decode_scale=k, resized=True)
         return out, draw
 
     # -- transform ------------------------------------------------------------------------
@@ -220,10 +238,10 @@ class FastRandomResizedCrop(RandomResizedCrop):
         if results.get('img') is not None:
             img = results['img']
             h, w = img.shape[:2]
-            oy, ox, ch, cw = self.rand_crop_params(_Shape(h, w))
-            results.update(crop_bbox=np.array([ox, oy, ox + cw, oy + ch]), decode_scale=1)
+            x0, y0, x1, y1 = box = self.crop_box(h, w)
+            results.update(crop_bbox=box, decode_scale=1)
             results.setdefault('ori_shape', (h, w))
-            crop = img[oy:oy + ch, ox:ox + cw]
+            crop = img[y0:y1, x0:x1]
         else:
             crop = self._decode_and_crop(results)
             if results.pop('resized', False):  # the reduced decode resized already
