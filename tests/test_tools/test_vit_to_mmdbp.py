@@ -1,9 +1,7 @@
 """tools/model_converters/vit_to_mmdbp.py on an official-DeiT-style (timm) checkpoint."""
-import importlib.util
-import os.path as osp
-
 import torch
 from mmpretrain.registry import MODELS
+from shared_helpers import load_tool
 
 import mmdbp  # noqa: F401
 
@@ -13,15 +11,7 @@ CLS = dict(type='ImageClassifier',
            head=dict(type='VisionTransformerClsHead', num_classes=3, in_channels=32))
 
 
-def load_tool(repo_root):
-    path = osp.join(repo_root, 'tools', 'model_converters', 'vit_to_mmdbp.py')
-    spec = importlib.util.spec_from_file_location('vit_to_mmdbp', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_official_deit_checkpoint(tmp_path, repo_root):
+def test_official_deit_checkpoint(tmp_path):
     torch.manual_seed(0)
     src = MODELS.build(CLS)
     src.init_weights()
@@ -32,7 +22,7 @@ def test_official_deit_checkpoint(tmp_path, repo_root):
     timm['head.weight'] = src.head.layers.head.weight
     timm['head.bias'] = src.head.layers.head.bias
     torch.save({'model': timm}, tmp_path / 'deit.pth')
-    load_tool(repo_root).main([str(tmp_path / 'deit.pth'), str(tmp_path / 'out.pth')])
+    load_tool('model_converters/vit_to_mmdbp.py').main([str(tmp_path / 'deit.pth'), str(tmp_path / 'out.pth')])
 
     out = MODELS.build(CLS)
     state = torch.load(tmp_path / 'out.pth', weights_only=False)['state_dict']

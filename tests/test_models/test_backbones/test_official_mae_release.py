@@ -5,30 +5,20 @@ The state dict is laid out as the release (``{'model': ...}``; ``cls_token``, ``
 ``norm``) at a tiny size, and the official encoder (``models_mae.MaskedAutoencoderViT`` on timm's
 ``Block``, LayerNorm eps 1e-6) is transcribed below in float64, independently of mmdbp's blocks.
 """
-import importlib.util
-import os.path as osp
-
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from shared_helpers import load_tool, official_sincos_2d
 
 from mmdbp.models.backbones import FastMAEViT, FastVisionTransformer
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 C, DEPTH, HEADS, P, IMG = 16, 2, 2, 4, 16
 ARCH = dict(embed_dims=C, num_layers=DEPTH, num_heads=HEADS, feedforward_channels=4 * C)
 
 
 def official_table(dim, grid):
     """get_2d_sincos_pos_embed(dim, grid, cls_token=True) of mae/util/pos_embed.py."""
-    def one_d(d, pos):
-        omega = 1. / 10000**(np.arange(d // 2, dtype=np.float64) / (d / 2.))
-        out = np.einsum('m,d->md', pos.reshape(-1), omega)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-    gw, gh = np.meshgrid(np.arange(grid, dtype=np.float32), np.arange(grid, dtype=np.float32))
-    emb = np.concatenate([one_d(dim // 2, gw), one_d(dim // 2, gh)], axis=1)
-    return torch.from_numpy(np.concatenate([np.zeros([1, dim]), emb], 0)[None]).float()
+    return torch.from_numpy(official_sincos_2d(dim, grid, cls_token=True)[None]).float()
 
 
 def official_release(seed=0):
@@ -116,10 +106,7 @@ def test_release_in_fast_mae_vit_masked_forward():
 
 
 def test_vit_to_mmdbp_tool_converts_the_release(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'vit_to_mmdbp', osp.join(ROOT, 'tools', 'model_converters', 'vit_to_mmdbp.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('model_converters/vit_to_mmdbp.py')
     release = official_release()
     src, dst = str(tmp_path / 'mae_pretrain_vit_tiny.pth'), str(tmp_path / 'out.pth')
     torch.save(release, src)

@@ -6,13 +6,12 @@ The official models are transcribed here from the released code (raoyongming/Dyn
 names, so ``state_dict()`` has exactly the key names and shapes of the released checkpoints
 (``{'model': state_dict}``). Tiny sizes, fp64, eval mode.
 """
-import importlib.util
 import math
-import os.path as osp
 
 import pytest
 import torch
 import torch.nn as nn
+from shared_helpers import load_tool
 
 from mmdbp.models.backbones import DynamicViT, EViT
 
@@ -176,14 +175,6 @@ def official_evit_eval(model, img, keep_rate, fuse_token):
     return model.norm(x)[:, 0]
 
 
-def load_tool(repo_root):
-    path = osp.join(repo_root, 'tools', 'model_converters', 'vit_to_mmdbp.py')
-    spec = importlib.util.spec_from_file_location('vit_to_mmdbp', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def backbone_part(state):
     return {k: v for k, v in state.items() if not k.startswith('head.')}
 
@@ -223,9 +214,9 @@ def test_predictor_equals_the_official_predictor_lg():
                                official.score_predictor[0](x, policy), rtol=1e-12, atol=1e-12)
 
 
-def test_converter_maps_the_official_dynamicvit_file(repo_root):
+def test_converter_maps_the_official_dynamicvit_file():
     official = OfficialViT(num_predictors=len(LOCS))
-    out = load_tool(repo_root).convert_checkpoint({'model': official.state_dict()})
+    out = load_tool('model_converters/vit_to_mmdbp.py').convert_checkpoint({'model': official.state_dict()})
     assert not [k for k in out if 'score_predictor' in k]
     assert out['head.layers.head.weight'].shape == (5, C)
     model = DynamicViT(pruning_locs=LOCS, arch=ARCH, img_size=IMG, patch_size=PATCH).double()
@@ -254,8 +245,8 @@ def test_official_evit_checkpoint_loads_completely_and_computes_the_official_fun
     assert (ref - dense).abs().max() > 1e-3
 
 
-def test_converter_maps_the_official_evit_file(repo_root):
-    out = load_tool(repo_root).convert_checkpoint({'model': OfficialViT().state_dict()})
+def test_converter_maps_the_official_evit_file():
+    out = load_tool('model_converters/vit_to_mmdbp.py').convert_checkpoint({'model': OfficialViT().state_dict()})
     model = EViT(pruning_locs=LOCS, arch=ARCH, img_size=IMG, patch_size=PATCH).double()
     backbone = {k[len('backbone.'):]: v for k, v in out.items() if k.startswith('backbone.')}
     result = model.load_state_dict(backbone, strict=True)

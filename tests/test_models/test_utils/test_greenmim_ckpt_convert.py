@@ -1,11 +1,11 @@
 """GreenMIM checkpoint conversion to mmpretrain's / mmseg's Swin layout."""
 import re
 
-import numpy as np
 import pytest
 import torch
 from mmpretrain.models.backbones import SwinTransformer as MMPretrainSwin
 from mmseg.models.backbones import SwinTransformer as MMSegSwin
+from shared_helpers import load_tool, official_sincos_2d
 
 from mmdbp.models.backbones import GreenMIMSwin
 from mmdbp.models.utils.greenmim_ckpt_convert import (convert_greenmim_to_swin,
@@ -100,13 +100,7 @@ def test_resize_identity_and_errors():
 def official_2d(dim, grid):
     """get_2d_sincos_pos_embed(dim, grid) of the official util/pos_embed.py (MAE's, copied
     into GreenMIM): the column code (meshgrid's first array) fills the first half."""
-    def one_d(d, pos):
-        omega = 1. / 10000**(np.arange(d // 2, dtype=np.float64) / (d / 2.))
-        out = np.einsum('m,d->md', pos.reshape(-1), omega)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-    gw, gh = np.meshgrid(np.arange(grid, dtype=np.float32), np.arange(grid, dtype=np.float32))
-    emb = np.concatenate([one_d(dim // 2, gw), one_d(dim // 2, gh)], axis=1)
-    return torch.from_numpy(emb).float()[None]
+    return torch.from_numpy(official_sincos_2d(dim, grid)).float()[None]
 
 
 def official_decoder_state(C=16, D=32, heads=2, unit=2, grid=3, seed=0):
@@ -206,14 +200,7 @@ def test_official_model_converts_with_its_decoder_table_and_function():
 
 
 def test_official_checkpoint_converts_through_the_tool(tmp_path, capsys):
-    import importlib.util
-    import os.path as osp
-    root = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-    spec = importlib.util.spec_from_file_location(
-        'greenmim_official_to_mmdbp',
-        osp.join(root, 'tools', 'model_converters', 'greenmim_official_to_mmdbp.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('model_converters/greenmim_official_to_mmdbp.py')
     official, decoder = official_model_state()
     src, dst = str(tmp_path / 'greenmim_official.pth'), str(tmp_path / 'out' / 'mmdbp.pth')
     torch.save({'model': official, 'epoch': 799}, src)

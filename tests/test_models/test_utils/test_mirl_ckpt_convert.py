@@ -8,22 +8,20 @@ transcribed below in float64 (``x @ W + b`` with the Paddle-layout weights), ind
 mmdbp's modules, and compared with mmdbp's MIRL on the converted weights.
 """
 import argparse
-import importlib.util
 import os
-import os.path as osp
 import pickle
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from shared_helpers import load_tool, official_sincos_2d
 
 from mmdbp.models.backbones import MIRLViT
 from mmdbp.models.necks import MIRLMultiDecoder
 from mmdbp.models.utils.mirl_ckpt_convert import convert_official_mirl
 from mmdbp.models.utils.paddle_io import RefusedObject, load_paddle_pickle, read_pdparams
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 C, DEPTH, HEADS, D, P, IMG, S = 8, 6, 2, 8, 4, 12, 6
 L = (IMG // P)**2
 OUT_INDICES = [0, 1, 2, 3, 4]  # official out_indices of a 6-block, 6-segment model
@@ -32,13 +30,7 @@ EPS = 1e-6
 
 def official_table(dim, grid):
     """get_2d_sincos_pos_embed(dim, grid, cls_token=True) of the official util/pos_embed.py."""
-    def one_d(d, pos):
-        omega = 1. / 10000**(np.arange(d // 2, dtype=np.float64) / (d / 2.))
-        out = np.einsum('m,d->md', pos.reshape(-1), omega)
-        return np.concatenate([np.sin(out), np.cos(out)], axis=1)
-    gw, gh = np.meshgrid(np.arange(grid, dtype=np.float32), np.arange(grid, dtype=np.float32))
-    emb = np.concatenate([one_d(dim // 2, gw), one_d(dim // 2, gh)], axis=1)
-    return np.concatenate([np.zeros([1, dim]), emb], axis=0)[None].astype(np.float32)
+    return official_sincos_2d(dim, grid, cls_token=True)[None].astype(np.float32)
 
 
 def official_state(seed=0):
@@ -265,11 +257,7 @@ def test_pdparams_files_convert_through_the_tool(writer, tmp_path, capsys):
     for k in st:
         np.testing.assert_array_equal(read[k], st[k])
 
-    spec = importlib.util.spec_from_file_location(
-        'mirl_official_to_mmdbp',
-        osp.join(ROOT, 'tools', 'model_converters', 'mirl_official_to_mmdbp.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('model_converters/mirl_official_to_mmdbp.py')
     tool.main([src, dst])
     printed = capsys.readouterr().out
     assert f'read {len(st)} tensors, wrote {len(st) - S}' in printed
@@ -278,10 +266,7 @@ def test_pdparams_files_convert_through_the_tool(writer, tmp_path, capsys):
     load_converted(enc, neck, saved['state_dict'])
 
     # the README's next step: mirl_to_vit.py --num-heads turns it into an mmpretrain ViT
-    spec = importlib.util.spec_from_file_location(
-        'mirl_to_vit', osp.join(ROOT, 'tools', 'model_converters', 'mirl_to_vit.py'))
-    to_vit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(to_vit)
+    to_vit = load_tool('model_converters/mirl_to_vit.py')
     vit_path = str(tmp_path / 'vit.pth')
     to_vit.main([dst, vit_path, '--num-heads', str(HEADS)])
     vit = torch.load(vit_path, map_location='cpu', weights_only=True)['state_dict']
