@@ -12,14 +12,16 @@ Importing mmdbp keeps ``weights_only=True`` and adds exactly those classes to to
 A checkpoint that needs anything else (a pickle that would run code) is still refused.
 
 For the converters in ``tools/model_converters/``, which read downloaded (untrusted) files,
-:func:`load_checkpoint_file` loads with ``weights_only=True`` and explains a refusal; trusted
-legacy files that pickle other objects load with ``--trust-pickle`` or ``MMDBP_TRUST_PICKLE=1``
+:func:`load_checkpoint_file` loads with ``weights_only=True`` and explains a refusal. It also
+accepts the ``args`` (an ``argparse.Namespace``) that DeiT/MAE-style training scripts save next
+to ``'model'`` (:data:`RELEASE_SAFE_GLOBALS`, allowed only inside that call); trusted legacy files that pickle other objects load with ``--trust-pickle`` or ``MMDBP_TRUST_PICKLE=1``
 (with a warning).
 
 mmengine's local loader is wrapped only for its messages: "can not be found" for a checkpoint in
 ``work_dirs/<config name>/`` names the config that writes it, and a refused pickle names the file
 and what to do. Loading itself is mmengine's.
 """
+import argparse
 import glob
 import os
 import os.path as osp
@@ -86,6 +88,12 @@ def history_buffer_statistic(obj: Any, name: str) -> Callable:
 #: (also what numpy's and python's RNG states are made of). Extend this list, nowhere else.
 SAFE_GLOBALS: List[Union[Callable, Tuple[Callable, str]]] = [
     HistoryBuffer, (history_buffer_statistic, 'builtins.getattr')] + _numpy_globals()
+
+
+#: Benign classes official releases pickle besides tensors, allowed by
+#: :func:`load_checkpoint_file` only (scoped with ``torch.serialization.safe_globals``, not added
+#: to torch's process-wide list): the ``args`` of DeiT/MAE-style training scripts.
+RELEASE_SAFE_GLOBALS: List[Callable] = [argparse.Namespace]
 
 
 def allow_mmengine_checkpoints() -> None:
@@ -155,7 +163,8 @@ def load_checkpoint_file(filename: str, trust_pickle: bool = False,
                          map_location: Any = 'cpu') -> Any:
     """Load a checkpoint file that may come from anywhere (a downloaded official release).
 
-    Loads with ``weights_only=True`` (tensors, containers, :data:`SAFE_GLOBALS`). A file that
+    Loads with ``weights_only=True`` (tensors, containers, :data:`SAFE_GLOBALS` and, within
+    this call only, :data:`RELEASE_SAFE_GLOBALS`: a release's pickled ``args``). A file that
     pickles other objects is refused with :class:`SystemExit` naming them; with
     ``trust_pickle`` (or ``MMDBP_TRUST_PICKLE=1``) it is loaded with ``weights_only=False``
     after a warning, which runs whatever code the file carries: only for files you trust.
@@ -174,7 +183,8 @@ def load_checkpoint_file(filename: str, trust_pickle: bool = False,
                       'this for files from a source you trust.', stacklevel=2)
         return torch.load(filename, map_location=map_location, weights_only=False)
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(RELEASE_SAFE_GLOBALS):
+            return torch.load(filename, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, KeyError, ValueError, pickle.UnpicklingError) as err:
         detail = str(err).split('WeightsUnpickler error:')[-1].strip()
         detail = (detail.splitlines() or [''])[0][:200]

@@ -13,9 +13,9 @@ Example::
     python tools/model_converters/greenmim_official_to_mmdbp.py \\
         greenmim_swin_base_800ep.pth checkpoints/greenmim_swin-b_official_mmdbp.pth
 
-The source is loaded with ``torch.load(weights_only=True)``; a training checkpoint that also
-pickles its ``args`` (an ``argparse.Namespace``) is refused unless ``--trust-pickle`` (or
-``MMDBP_TRUST_PICKLE=1``) is given.
+The source is loaded with ``torch.load(weights_only=True)``; the ``args`` (an
+``argparse.Namespace``) that a training checkpoint pickles beside ``'model'`` are allowed, any
+other object is refused unless ``--trust-pickle`` (or ``MMDBP_TRUST_PICKLE=1``) is given.
 """
 import argparse
 import os

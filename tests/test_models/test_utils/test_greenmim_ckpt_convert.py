@@ -213,3 +213,37 @@ def test_official_checkpoint_converts_through_the_tool(tmp_path, capsys):
     neck.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith('neck.')},
                          strict=True)
     torch.testing.assert_close(neck.decoder_pos_embed.data, decoder['decoder_pos_embed'])
+
+
+class _Payload:
+    """Unpickling this creates ``path``: a file that runs code when loaded."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+def test_release_with_training_args_converts_without_trust_pickle(tmp_path, capsys, monkeypatch):
+    """Official training scripts save ``args`` (an argparse.Namespace) beside 'model': allowed
+    without --trust-pickle, only inside the converter's load; code in the file is still refused."""
+    import argparse
+    tool = load_tool('model_converters/greenmim_official_to_mmdbp.py')
+    monkeypatch.delenv('MMDBP_TRUST_PICKLE', raising=False)
+    official, _ = official_model_state()
+    args = argparse.Namespace(model='swin_base', input_size=224, lr=1.5e-4, betas=[0.9, 0.95],
+                              resume='', norm_pix_loss=True, output_dir=None)
+    src, dst = str(tmp_path / 'release.pth'), str(tmp_path / 'out.pth')
+    torch.save({'model': official, 'epoch': 799, 'args': args}, src)
+    tool.main([src, dst])
+    assert f'read {len(official)} tensors, wrote {len(official)}' in capsys.readouterr().out
+    # the allowance is scoped to the converter's load, not added process-wide
+    with pytest.raises(Exception, match='Namespace'):
+        torch.load(src, map_location='cpu', weights_only=True)
+    marker = tmp_path / 'payload_ran'
+    evil = str(tmp_path / 'evil.pth')
+    torch.save({'model': official, 'args': args, 'extra': _Payload(marker)}, evil)
+    with pytest.raises(SystemExit, match=r'was refused: .*--trust-pickle'):
+        tool.main([evil, str(tmp_path / 'out2.pth')])
+    assert not marker.exists()
