@@ -1,11 +1,11 @@
 """use_checked_loaders swaps the host loaders of a config for the checked drop-ins, so configs
 that inherit an mmpretrain:: / mmseg:: pipeline name bad files too when run by tools/train.py."""
-import importlib.util
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
+from shared_helpers import train_with_fake_runner
 
 from mmdbp.datasets.file_errors import DataFileError
 from mmdbp.datasets.transforms import use_checked_loaders
@@ -47,21 +47,7 @@ def test_swaps_host_loaders_in_wrapped_datasets_by_scope():
 
 def _train_cfg(config, tmp_path, monkeypatch):
     """The config tools/train.py builds the runner from (runner and data-root check faked)."""
-    spec = importlib.util.spec_from_file_location('mmdbp_train_checked', osp.join(ROOT, 'tools/train.py'))
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    built = {}
-
-    class FakeRunner:
-        def train(self):
-            pass
-
-    def build(cfg):
-        built['cfg'] = cfg
-        return FakeRunner()
-
-    monkeypatch.setattr(train, 'check_data_roots', lambda *args, **kwargs: None)
-    monkeypatch.setattr(train, 'build_runner', build)
+    train, built = train_with_fake_runner(monkeypatch, 'mmdbp_train_checked')
     train.main([osp.join(ROOT, config), '--work-dir', str(tmp_path)])
     return built['cfg']
 

@@ -1,8 +1,9 @@
 """tools/benchmark_data.py on a tiny generated ImageNet-format set (no timing assertions)."""
-import importlib.util
 import json
 import math
 import os.path as osp
+
+from shared_helpers import load_tool
 
 from mmdbp.datasets.demo_data import make_demo_in1k
 
@@ -10,10 +11,7 @@ ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
 def test_benchmark_data_reports_per_worker_rate_and_needed_workers(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_data', osp.join(ROOT, 'tools', 'benchmark_data.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('benchmark_data.py')
     root = tmp_path / 'in1k'
     make_demo_in1k(str(root), 2, 3, 1, 48, 0)
     md, out = tmp_path / 'b.md', tmp_path / 'd.json'

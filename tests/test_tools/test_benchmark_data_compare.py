@@ -1,18 +1,13 @@
 """tools/benchmark_data.py --compare on a tiny ImageNet-like set (structure only, no timing
 assertions): every pipeline of the comparison is timed, profiled per transform and read through
 a DataLoader, and the baseline's ratio to itself is 1."""
-import importlib.util
 import json
-import os.path as osp
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+from shared_helpers import load_tool
 
 
 def test_compare_reports_every_pipeline(tmp_path):
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_data', osp.join(ROOT, 'tools', 'benchmark_data.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('benchmark_data.py')
     out = tmp_path / 'c.json'
     report = tool.main(['--compare', 'mae-224', '--num-images', '3', '--data-dir', str(tmp_path),
                         '--rounds', '1', '--samples', '2', '--workers', '0', '--batch', '2',
@@ -35,10 +30,7 @@ def test_compare_reports_every_pipeline(tmp_path):
 
 def test_device_decode_mode_on_cpu(tmp_path):
     """--device-decode cpu: the worker side and the preprocessor (torchvision's CPU decoder)."""
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_data', osp.join(ROOT, 'tools', 'benchmark_data.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('benchmark_data.py')
     out = tmp_path / 'd.json'
     report = tool.main(['--device-decode', 'cpu', '--num-images', '3', '--data-dir', str(tmp_path),
                         '--samples', '2', '--batch', '2', '--rounds', '1', '--out', str(out)])

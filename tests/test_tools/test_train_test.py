@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from shared_helpers import load_tool, train_with_fake_runner
 
 MAE_CFG = 'configs/demo/mae_vit-micro-p4_1xb32-300i_demo-in1k.py'
 SEG_CFG = 'configs/demo/upernet_vit-micro-p4_1xb8-400i_demo-ade20k-64x64.py'
@@ -128,22 +129,7 @@ def test_dist_train_sh_runs_ddp_with_two_processes(repo_root, demo_data, tmp_pat
 
 def test_amp_flag(repo_root, tmp_path, monkeypatch):
     """--amp switches to AmpOptimWrapper on a GPU and is a clear error without one."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('mmdbp_train_amp', osp.join(repo_root, 'tools/train.py'))
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    built = {}
-
-    class FakeRunner:
-        def train(self):
-            pass
-
-    def from_cfg(cfg):
-        built['cfg'] = cfg
-        return FakeRunner()
-
-    monkeypatch.setattr(train, 'check_data_roots', lambda *args, **kwargs: None)
-    monkeypatch.setattr(train, 'build_runner', from_cfg)
+    train, built = train_with_fake_runner(monkeypatch, 'mmdbp_train_amp')
     argv = [osp.join(repo_root, MAE_CFG), '--work-dir', str(tmp_path), '--amp']
     if torch.cuda.is_available():
         train.main(argv)
@@ -164,12 +150,9 @@ def test_amp_flag(repo_root, tmp_path, monkeypatch):
 ])
 def test_amp_flag_on_wrapped_optim_wrappers(repo_root, tmp_path, monkeypatch, config, expected):
     import argparse
-    import importlib.util
 
     from mmengine.config import Config
-    spec = importlib.util.spec_from_file_location('mmdbp_train_amp2', osp.join(repo_root, 'tools/train.py'))
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_tool('train.py', 'mmdbp_train_amp2')
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     args = argparse.Namespace(no_validate=False, work_dir=str(tmp_path), config=config, amp=True,
                               resume=None, auto_scale_lr=False, cfg_options=None, no_pin_memory=True,
@@ -186,12 +169,8 @@ def test_amp_flag_on_wrapped_optim_wrappers(repo_root, tmp_path, monkeypatch, co
 
 def test_test_py_show_dir_turns_on_the_host_visualization_hook(repo_root):
     """--show-dir enables mmpretrain's VisualizationHook and mmseg's SegVisualizationHook."""
-    import importlib.util
-
     from mmengine.config import Config
-    spec = importlib.util.spec_from_file_location('mmdbp_test_tool', osp.join(repo_root, 'tools/test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool('test.py', 'mmdbp_test_tool')
     args = tool.parse_args(['cfg.py', 'ckpt.pth', '--show-dir', 'vis', '--interval', '3'])
     seg = Config.fromfile(osp.join(repo_root, SEG_CFG))
     tool.enable_visualization(seg, args)
@@ -215,10 +194,7 @@ def test_train_length_of_the_other_loop_is_a_clear_error(repo_root, tmp_path, mo
     """`--cfg-options train_cfg.max_iters=2` on an epoch-based config (or max_epochs on an
     iteration-based one) says which key the config's loop takes, before anything is built,
     instead of mmengine's 'EpochBasedTrainLoop.__init__() got an unexpected keyword argument'."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('mmdbp_train_len', osp.join(repo_root, 'tools/train.py'))
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_tool('train.py', 'mmdbp_train_len')
     monkeypatch.setattr(train, 'check_data_roots', lambda *args, **kwargs: None)
     monkeypatch.setattr(train, 'build_runner', lambda cfg: pytest.fail('runner built'))
     argv = [osp.join(repo_root, config), '--work-dir', str(tmp_path), '--cfg-options',
@@ -230,7 +206,6 @@ def test_train_length_of_the_other_loop_is_a_clear_error(repo_root, tmp_path, mo
 def test_checkpoint_urls_are_passed_to_mmengine(repo_root, tmp_path, monkeypatch):
     """OpenMMLab model-zoo checkpoints are URLs (mmengine downloads them): the local-file check
     of test.py and train.py --resume must not refuse them."""
-    import importlib.util
     url = 'https://download.openmmlab.com/mmdbp/upernet_demo.pth'
     built = {}
 
@@ -246,9 +221,7 @@ def test_checkpoint_urls_are_passed_to_mmengine(repo_root, tmp_path, monkeypatch
         return FakeRunner()
 
     for tool in ('test', 'train'):
-        spec = importlib.util.spec_from_file_location(f'mmdbp_{tool}_url', osp.join(repo_root, f'tools/{tool}.py'))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        module = load_tool(f'{tool}.py', f'mmdbp_{tool}_url')
         monkeypatch.setattr(module, 'check_data_roots', lambda *args, **kwargs: None)
         monkeypatch.setattr(module, 'build_runner', build_runner)
         args = [url] if tool == 'test' else ['--resume', url]
@@ -257,10 +230,7 @@ def test_checkpoint_urls_are_passed_to_mmengine(repo_root, tmp_path, monkeypatch
 
 
 def test_test_py_on_a_config_without_a_test_set_says_so(repo_root, tmp_path):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('mmdbp_test_noset', osp.join(repo_root, 'tools/test.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_tool('test.py', 'mmdbp_test_noset')
     ckpt = tmp_path / 'x.pth'
     ckpt.write_bytes(b'')
     with pytest.raises(SystemExit, match=r'has no test_dataloader, test_evaluator, test_cfg: it cannot be tested'):
