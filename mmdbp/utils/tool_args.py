@@ -84,3 +84,23 @@ def add_trust_pickle_arg(parser: argparse.ArgumentParser) -> None:
         '--trust-pickle', action='store_true',
         help='load the source with torch.load(weights_only=False): it may run code stored in '
         'the file, so only for files you trust (same as MMDBP_TRUST_PICKLE=1)')
+
+
+def converter_parser(description: str, src_help: str, dst_help: str = 'output checkpoint (.pth)',
+                     trust_pickle: bool = True) -> argparse.ArgumentParser:
+    """The arguments every ``tools/model_converters`` script takes: ``src``, ``dst`` and, for a
+    source read with :func:`mmdbp.engine.checkpoint_compat.load_checkpoint_file`,
+    ``--trust-pickle`` (:func:`add_trust_pickle_arg`). The caller adds its own options."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('src', help=src_help)
+    parser.add_argument('dst', help=dst_help)
+    if trust_pickle:
+        add_trust_pickle_arg(parser)
+    return parser
+
+
+def write_checkpoint(obj: dict, dst: str) -> None:
+    """``torch.save(obj, dst)``, creating ``dst``'s directory first (a converter's output)."""
+    import torch
+    os.makedirs(osp.dirname(osp.abspath(dst)), exist_ok=True)
+    torch.save(obj, dst)

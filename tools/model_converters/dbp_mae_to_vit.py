@@ -35,8 +35,6 @@ Examples::
         work_dirs/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k/iter_300.pth \\
         work_dirs/dbp-mae_vit-micro-p4_1xb32-300i_demo-in1k/folded_full.pth --full
 """
-import argparse
-import os
 import os.path as osp
 import sys
 from collections import OrderedDict
@@ -51,7 +49,7 @@ from mmdbp.models.utils.convert_report import (ConversionReport,  # noqa: E402
                                                UnconvertedKeysError, checkpoint_state_dict,
                                                convert_vit_encoder)
 from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint  # noqa: E402
-from mmdbp.utils.tool_args import add_trust_pickle_arg  # noqa: E402
+from mmdbp.utils.tool_args import converter_parser, write_checkpoint  # noqa: E402
 
 
 def convert_with_report(checkpoint: dict, target: str = 'mmseg', prefix: str = 'backbone.',
@@ -81,16 +79,15 @@ def convert_dbp_mae(checkpoint: dict, target: str = 'mmseg',
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Fold DBP decorrelation matrices into an MAE checkpoint and convert its encoder')
-    parser.add_argument('src', help='DBP-MAE (or plain MAE) training checkpoint')
-    parser.add_argument('dst', help='output checkpoint')
+    parser = converter_parser(
+        'Fold DBP decorrelation matrices into an MAE checkpoint and convert its encoder',
+        'DBP-MAE (or plain MAE) training checkpoint',
+        'output checkpoint')
     parser.add_argument('--target', choices=['mmseg', 'mmpretrain', 'mmdbp'], default='mmseg',
                         help='whose ViT parameter names to write (default: mmseg)')
     parser.add_argument('--prefix', default='backbone.', help='prefix of the encoder weights')
     parser.add_argument('--full', action='store_true',
                         help='write the whole folded model (same keys, no DBP state) instead')
-    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -107,8 +104,7 @@ def main(argv=None):
                 dbp_folded_layers=num_folded)
     if isinstance(checkpoint.get('meta'), dict):
         meta.update({k: checkpoint['meta'][k] for k in ('iter', 'epoch') if k in checkpoint['meta']})
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(dict(state_dict=state, meta=meta), args.dst)
+    write_checkpoint(dict(state_dict=state, meta=meta), args.dst)
     print(summary)
 
 

@@ -22,8 +22,6 @@ Example::
         work_dirs/mae_vit-micro-p4_1xb32-300i_demo-in1k/iter_300.pth \\
         work_dirs/mae_vit-micro-p4_1xb32-300i_demo-in1k/vit_mmseg.pth --target mmseg
 """
-import argparse
-import os
 import os.path as osp
 import sys
 
@@ -35,17 +33,17 @@ from mmdbp.engine.checkpoint_compat import load_checkpoint_file  # noqa: E402
 from mmdbp.models.utils.convert_report import (ConversionReport,  # noqa: E402
                                                UnconvertedKeysError, checkpoint_state_dict,
                                                convert_vit_encoder)
-from mmdbp.utils.tool_args import add_trust_pickle_arg  # noqa: E402
+from mmdbp.utils.tool_args import converter_parser, write_checkpoint  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Extract and rename the ViT backbone of a checkpoint')
-    parser.add_argument('src', help='training checkpoint (mmengine .pth with state_dict)')
-    parser.add_argument('dst', help='output backbone checkpoint')
+    parser = converter_parser(
+        'Extract and rename the ViT backbone of a checkpoint',
+        'training checkpoint (mmengine .pth with state_dict)',
+        'output backbone checkpoint')
     parser.add_argument('--target', choices=['mmseg', 'mmpretrain', 'mmdbp'], default='mmseg',
                         help='whose ViT parameter names to write')
     parser.add_argument('--prefix', default='backbone.', help='prefix of the backbone weights')
-    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -58,11 +56,10 @@ def main(argv=None):
         summary = report.summary(backbone, args.dst)
     except UnconvertedKeysError as err:
         raise SystemExit(f'[extract_backbone] {args.src}: {err}') from None
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(source=osp.abspath(args.src), target=args.target)
     if isinstance(ckpt.get('meta'), dict):
         meta.update({k: ckpt['meta'][k] for k in ('iter', 'epoch') if k in ckpt['meta']})
-    torch.save(dict(state_dict=backbone, meta=meta), args.dst)
+    write_checkpoint(dict(state_dict=backbone, meta=meta), args.dst)
     print(summary)
 
 

@@ -18,7 +18,6 @@ The source is loaded with ``torch.load(weights_only=True)``; the ``args`` (an
 other object is refused unless ``--trust-pickle`` (or ``MMDBP_TRUST_PICKLE=1``) is given.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -31,7 +30,7 @@ from mmdbp.models.utils.convert_report import (ConversionReport,  # noqa: E402
                                                checkpoint_state_dict)
 from mmdbp.models.utils.greenmim_ckpt_convert import (  # noqa: E402
     convert_official_greenmim_model)
-from mmdbp.utils.tool_args import add_trust_pickle_arg  # noqa: E402
+from mmdbp.utils.tool_args import converter_parser, write_checkpoint  # noqa: E402
 
 
 def convert_checkpoint(ckpt, num_stages: int = 4):
@@ -44,12 +43,10 @@ def convert_checkpoint(ckpt, num_stages: int = 4):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert an official GreenMIM checkpoint to an mmdbp GreenMIM checkpoint.')
-    parser.add_argument('src', help='official checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser = converter_parser(
+        'Convert an official GreenMIM checkpoint to an mmdbp GreenMIM checkpoint.',
+        'official checkpoint (.pth)')
     parser.add_argument('--num-stages', type=int, default=4, help='Swin stages (default 4)')
-    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -57,10 +54,10 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     ckpt = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
     state_dict, report = convert_checkpoint(ckpt, args.num_stages)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(dict(state_dict=state_dict,
-                    meta=dict(source=osp.basename(args.src),
-                              converted_from='official GreenMIM (LayneH/GreenMIM)')), args.dst)
+    write_checkpoint(dict(state_dict=state_dict,
+                          meta=dict(source=osp.basename(args.src),
+                                    converted_from='official GreenMIM (LayneH/GreenMIM)')),
+                     args.dst)
     print(report.summary(state_dict, args.dst))
     return state_dict
 

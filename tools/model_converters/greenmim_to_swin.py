@@ -24,8 +24,6 @@ The output holds ``state_dict`` with ``backbone.``-prefixed keys: use it in mmpr
 ``init_cfg=dict(type='Pretrained', checkpoint=...)``. An mmdbp checkpoint with unchanged windows
 needs no conversion at all (see ``configs/greenmim/README.md``).
 """
-import argparse
-import os
 import os.path as osp
 import re
 
@@ -36,7 +34,7 @@ from mmdbp.models.utils.convert_report import (ConversionReport, UnconvertedKeys
                                                checkpoint_state_dict)
 from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint
 from mmdbp.models.utils.greenmim_ckpt_convert import convert_greenmim_to_swin
-from mmdbp.utils.tool_args import add_trust_pickle_arg
+from mmdbp.utils.tool_args import converter_parser, write_checkpoint
 
 #: Parameter and buffer names of mmpretrain's / mmseg's ``SwinTransformer``: every converted key
 #: must be one of them.
@@ -51,15 +49,15 @@ HOST_SWIN_KEY = re.compile(
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('src', help='GreenMIM checkpoint (mmdbp or official)')
-    parser.add_argument('dst', help='output path')
+    parser = converter_parser(
+        __doc__.split('\n\n')[0],
+        'GreenMIM checkpoint (mmdbp or official)',
+        'output path')
     parser.add_argument('--window-size', type=int, nargs='+', default=None,
                         help='target window (one value, or one per stage); default: keep')
     parser.add_argument('--src-format', choices=['auto', 'mmdbp', 'official'], default='auto')
     parser.add_argument('--merge-order', choices=['unfold', 'swin'], default='unfold',
                         help="GreenMIMSwin's merge_order of an mmdbp checkpoint")
-    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -109,8 +107,7 @@ def main(argv=None):
         raise SystemExit(f'[greenmim_to_swin] {args.src}: {err}') from None
     out = {'state_dict': {f'backbone.{k}': v for k, v in weights.items()},
            'meta': {'converted_from': osp.abspath(args.src), 'window_size': window}}
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save(out, args.dst)
+    write_checkpoint(out, args.dst)
     print(summary)
 
 

@@ -16,8 +16,6 @@ The output ``{'state_dict': ..., 'meta': ...}`` loads into mmdbp's MIRL model (`
     python tools/model_converters/mirl_to_vit.py checkpoints/mirl_vit-s54_official_mmdbp.pth \\
         checkpoints/mirl_vit-s54_official_mmpretrain.pth --num-heads 12
 """
-import argparse
-import os
 import os.path as osp
 import sys
 
@@ -28,7 +26,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmdbp.models.utils.convert_report import ConversionReport  # noqa: E402
 from mmdbp.models.utils.mirl_ckpt_convert import convert_official_mirl  # noqa: E402
 from mmdbp.models.utils.paddle_io import read_pdparams  # noqa: E402
-from mmdbp.utils.tool_args import require_file  # noqa: E402
+from mmdbp.utils.tool_args import converter_parser, require_file, write_checkpoint  # noqa: E402
 
 
 def convert_file(src: str, container: str = 'model'):
@@ -44,10 +42,10 @@ def convert_file(src: str, container: str = 'model'):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Convert an official MIRL Paddle checkpoint to an mmdbp MIRL checkpoint.')
-    parser.add_argument('src', help='official checkpoint (.pdparams / .pd)')
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser = converter_parser(
+        'Convert an official MIRL Paddle checkpoint to an mmdbp MIRL checkpoint.',
+        'official checkpoint (.pdparams / .pd)',
+        trust_pickle=False)
     parser.add_argument('--container', default='model',
                         help="key of the state dict in a training checkpoint (default: 'model'; "
                              'a bare state dict is read as it is)')
@@ -58,9 +56,8 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     require_file(args.src, 'checkpoint', 'pass the path of an official MIRL .pdparams / .pd file')
     state_dict, report = convert_file(args.src, args.container)
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(source=osp.basename(args.src), converted_from='official MIRL (PaddlePaddle)')
-    torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
+    write_checkpoint(dict(state_dict=state_dict, meta=meta), args.dst)
     print(report.summary(state_dict, args.dst))
     return state_dict
 

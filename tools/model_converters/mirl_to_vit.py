@@ -30,8 +30,6 @@ an error naming it. The source is loaded with ``torch.load(weights_only=True)``
 The number of heads is not visible in the weights; it is read from the config stored in the
 checkpoint (mmengine saves it) or given with ``--num-heads``.
 """
-import argparse
-import os
 import os.path as osp
 from typing import Dict, Optional, Tuple
 
@@ -44,7 +42,7 @@ from mmdbp.models.utils import convert_vit_to_mmdbp, extract_backbone
 from mmdbp.models.utils.convert_report import (ConversionReport, UnconvertedKeysError,
                                                checkpoint_state_dict, convert_vit_encoder)
 from mmdbp.models.utils.decorrelation import fold_dbp_checkpoint
-from mmdbp.utils.tool_args import add_trust_pickle_arg
+from mmdbp.utils.tool_args import converter_parser, write_checkpoint
 
 
 def encoder_arch(encoder: Dict[str, torch.Tensor], num_heads: int) -> dict:
@@ -100,15 +98,13 @@ def convert_mirl(checkpoint: dict, target: str = 'mmpretrain',
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description='Drop MIRL decoders and write an mmpretrain / mmseg ViT checkpoint.')
-    parser.add_argument('src', help='MIRL pre-training checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint (.pth)')
+    parser = converter_parser(
+        'Drop MIRL decoders and write an mmpretrain / mmseg ViT checkpoint.',
+        'MIRL pre-training checkpoint (.pth)')
     parser.add_argument('--target', choices=['mmpretrain', 'mmseg'], default='mmpretrain',
                         help='layout of the output (default: mmpretrain)')
     parser.add_argument('--num-heads', type=int, default=None,
                         help='attention heads, if the checkpoint has no stored config')
-    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -121,11 +117,10 @@ def main(argv=None) -> dict:
         summary = report.summary(state_dict, args.dst)
     except UnconvertedKeysError as err:
         raise SystemExit(f'[mirl_to_vit] {args.src}: {err}') from None
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     meta = dict(arch=arch, target=args.target, source=osp.basename(args.src),
                 patch_size=state_dict['patch_embed.projection.weight'].shape[-1],
                 dbp_folded_layers=folded)
-    torch.save(dict(state_dict=state_dict, meta=meta), args.dst)
+    write_checkpoint(dict(state_dict=state_dict, meta=meta), args.dst)
     print(f'{summary}\n  {args.target} VisionTransformer arch={arch}, '
           f'patch_size={meta["patch_size"]}')
     return arch

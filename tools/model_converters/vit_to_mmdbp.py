@@ -25,8 +25,6 @@ Example::
     python tools/model_converters/vit_to_mmdbp.py deit_small_patch16_224-cd65a155.pth \\
         checkpoints/deit-small_mmdbp.pth
 """
-import argparse
-import os
 import os.path as osp
 import sys
 from collections import OrderedDict
@@ -40,7 +38,7 @@ from mmdbp.engine.checkpoint_compat import load_checkpoint_file  # noqa: E402
 from mmdbp.models.utils.convert_report import (ConversionReport,  # noqa: E402
                                                UnconvertedKeysError, checkpoint_state_dict,
                                                convert_vit_encoder)
-from mmdbp.utils.tool_args import add_trust_pickle_arg  # noqa: E402
+from mmdbp.utils.tool_args import converter_parser, write_checkpoint  # noqa: E402
 
 HEAD_NAMES = {'VisionTransformerClsHead': 'head.layers.head.', 'LinearClsHead': 'head.fc.'}
 _DROP = ('dist_token', 'head_dist.', 'pre_logits.')  # distilled DeiT extras (unsupported)
@@ -77,12 +75,12 @@ def convert_checkpoint(ckpt: dict, head: str = 'VisionTransformerClsHead') -> di
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description='Convert a ViT / DeiT checkpoint to mmdbp')
-    parser.add_argument('src', help='source checkpoint (timm / DeiT / mmpretrain / mmseg)')
-    parser.add_argument('dst', help='output checkpoint')
+    parser = converter_parser(
+        'Convert a ViT / DeiT checkpoint to mmdbp',
+        'source checkpoint (timm / DeiT / mmpretrain / mmseg)',
+        'output checkpoint')
     parser.add_argument('--head', choices=sorted(HEAD_NAMES), default='VisionTransformerClsHead',
                         help='mmpretrain head whose names a timm / DeiT "head" gets')
-    add_trust_pickle_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -94,8 +92,7 @@ def main(argv=None):
         summary = report.summary(state, args.dst)
     except UnconvertedKeysError as err:
         raise SystemExit(f'[vit_to_mmdbp] {args.src}: {err}') from None
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    torch.save({'state_dict': state, 'meta': dict(source=osp.abspath(args.src))}, args.dst)
+    write_checkpoint({'state_dict': state, 'meta': dict(source=osp.abspath(args.src))}, args.dst)
     print(summary)
 
 
