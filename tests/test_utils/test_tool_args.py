@@ -6,7 +6,8 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
-from mmdbp.utils.tool_args import add_launcher_args, set_local_rank, set_work_dir
+from mmdbp.utils.tool_args import (add_launcher_args, converter_parser, set_local_rank,
+                                   set_work_dir, write_checkpoint)
 
 
 @pytest.mark.parametrize('cli,in_cfg,expected', [
@@ -52,3 +53,17 @@ def test_pytorch_launcher_without_torchrun_says_how_to_start(monkeypatch):
     with pytest.raises(RuntimeError, match=r'--launcher pytorch: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT '
                        r'not set; start the job with tools/dist_train\.sh'):
         prepare_launcher(Config({}), 'pytorch')
+
+
+@pytest.mark.parametrize('trust', [True, False])
+def test_converter_parser_and_write_checkpoint(tmp_path, trust):
+    import torch
+    parser = converter_parser('convert', 'source', trust_pickle=trust)
+    args = parser.parse_args(['a.pth', str(tmp_path / 'new' / 'dir' / 'b.pth')])
+    assert (args.src, getattr(args, 'trust_pickle', None)) == ('a.pth', False if trust else None)
+    if not trust:  # a converter that reads no torch pickle has no such flag
+        with pytest.raises(SystemExit):
+            parser.parse_args(['a.pth', 'b.pth', '--trust-pickle'])
+    write_checkpoint({'state_dict': {'w': torch.arange(3)}}, args.dst)
+    saved = torch.load(args.dst, map_location='cpu', weights_only=True)
+    assert saved['state_dict']['w'].tolist() == [0, 1, 2]
