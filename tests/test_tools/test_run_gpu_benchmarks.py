@@ -30,7 +30,7 @@ def test_groups_cover_every_gpu_workload():
         groups[group].append(cmd)
         if cmd[1] == 'tools/benchmark.py':
             named.append(cmd[cmd.index('--workload') + 1])
-    assert set(groups) == {'mae', 'mae-compile', 'dbp', 'greenmim', 'mirl', 'pruning'}
+    assert set(groups) == {'mae', 'mae-compile', 'dbp', 'greenmim', 'mirl', 'pruning', 'data'}
     workloads = _workloads()
     assert len(named) == len(set(named))
     for name in named:
@@ -39,6 +39,9 @@ def test_groups_cover_every_gpu_workload():
     assert gpu == set(named), f'GPU workloads in no group: {sorted(gpu - set(named))}'
     assert any(c[1] == 'tools/benchmark_pruning.py' and '--device' in c and
                c[c.index('--device') + 1] == 'cuda' for c in groups['pruning'])
+    # issue 18's pending GPU-decode row (nvJPEG through the device-decode pipeline)
+    assert any(c[1] == 'tools/benchmark_data.py' and '--device-decode' in c and
+               c[c.index('--device-decode') + 1] == 'cuda' for c in groups['data'])
 
 
 def test_unknown_group_is_refused():

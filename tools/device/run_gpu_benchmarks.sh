@@ -15,6 +15,7 @@
 #   mirl         MIRL ViT-S-54 / ViT-B-48 vs MAE ViT-B/16 / ViT-L/16          (issue 7)
 #   pruning      DynamicViT / EViT / UPerNet inference vs dense (harness rows and
 #                tools/benchmark_pruning.py speed)                            (issue 8)
+#   data         GPU JPEG decode (nvJPEG) of the device-decode input pipeline (issue 18)
 #
 # What a call does on the GPU machine:
 #   1. installs the wheels carried in .whl/ (tools/device/fetch_wheels.sh) into /tmp/site;
@@ -75,10 +76,12 @@ group_commands() {
       "tools/benchmark.py --workload upernet-dynamicvit-deit-b-512" \
       "tools/benchmark.py --workload upernet-evit-deit-b-512" \
       "tools/benchmark_pruning.py speed --device cuda --amp bf16 --batch 256 --seg-size 512 --seg-batch 8 --seg-channels 512 --warmup 3 --iters 10 --rounds 5" ;;
+    data) printf '%s\n' \
+      "tools/benchmark_data.py --device-decode cuda --num-images 200 --batch 256" ;;
     *) return 1 ;;
   esac
 }
-GROUPS_ALL="mae mae-compile dbp greenmim mirl pruning"
+GROUPS_ALL="mae mae-compile dbp greenmim mirl pruning data"
 
 # Smoke runs (CPU, here): the same command lines, shrunk to one tiny fp32 step (bf16 matmuls are
 # slow on CPUs without bf16 units) and no docs changes.
@@ -92,6 +95,8 @@ smoke_args() {
 }
 smoke_command() {  # benchmark_pruning.py: the GPU flags, then smaller ones (argparse: last wins)
   case "$1" in
+    tools/benchmark_data.py*)  # the device-decode path on the CPU, 8 images, no docs changes
+      echo "tools/benchmark_data.py --device-decode cpu --num-images 8 --samples 8 --batch 4 --no-md --data-dir $SMOKE_DIR/data --out $SMOKE_DIR/report.json" ;;
     tools/benchmark_pruning.py*)
       echo "tools/benchmark_pruning.py --no-md --out-dir $SMOKE_DIR ${1#tools/benchmark_pruning.py } --device cpu --batch 1 --seg-size 64 --seg-batch 1 --seg-channels 16 --warmup 0 --iters 1 --rounds 1 --archs deit-small --keeps 0.7" ;;
     *) echo "$1 $(smoke_args "$1")" ;;
