@@ -44,6 +44,7 @@ the folded ``W R``: every checkpoint written during DBP training loads into a pl
 mmpretrain's ``init_cfg=dict(type='Pretrained', ...)``) as the function it computed; the
 unfolded W needed to resume exactly is saved with R.
 """
+import logging
 import math
 import re
 from collections import OrderedDict
@@ -54,6 +55,7 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
+from mmengine.logging import print_log
 
 LAYER_TYPES = {'Linear': nn.Linear, 'Conv2d': nn.Conv2d}
 
@@ -601,6 +603,7 @@ class Decorrelator:
                              f'update_interval={self.update_interval}. Resume with an interval '
                              f'> {pending_steps}, or from a checkpoint saved right after an '
                              'update.')
+        self._warn_changed_hparams(state.get('hparams', {}))
         pending = state.get('pending_samples') or {}
         for name, layer in self.layers.items():
             layer.R = saved[name].to(device=layer.R.device, dtype=layer.R.dtype).clone()
@@ -614,6 +617,21 @@ class Decorrelator:
         self.pending_steps = pending_steps
         self.seed = int(state.get('seed', self.seed))
         self._reseed()
+
+
+    def _warn_changed_hparams(self, saved: Mapping) -> None:
+        """Warn when the checkpoint was written with other DBP settings than this run's: the
+        run goes on with this run's values (a deliberate change is allowed), so it no longer
+        repeats the checkpoint's run."""
+        now = dict(decor_lr=self.decor_lr, kappa=self.kappa, sample_frac=self.sample_frac,
+                   update_rule=self.update_rule, update_interval=self.update_interval)
+        changed = [f'{k} {saved[k]!r} -> {v!r}' for k, v in now.items()
+                   if k in saved and saved[k] != v]
+        if changed:
+            print_log('DBP: the checkpoint was written with other DBP settings than this run '
+                      f'uses ({", ".join(changed)}); training continues with this run\'s values, '
+                      'so it does not repeat the checkpoint\'s run. Set them back in the config '
+                      'to continue that run exactly.', logger='current', level=logging.WARNING)
 
 
 def check_patterns(include: Sequence[str], exclude: Sequence[str],

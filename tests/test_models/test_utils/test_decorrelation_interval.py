@@ -140,3 +140,25 @@ def test_bad_update_interval_is_refused(bad):
     holder.backbone = nn.Linear(3, 2)
     with pytest.raises(ValueError, match='update_interval .* must be an int >= 1'):
         Decorrelator(holder, decor_lr=1e-3, include=['^backbone$'], update_interval=bad)
+
+
+def test_resume_with_other_settings_warns_and_names_each_change():
+    """A checkpoint of the 'paper' rule at decor_lr 0.05, loaded by a run with the 'reference'
+    rule at 0.02, warns naming both changes (old -> new); the same settings load silently."""
+    from unittest import mock
+    _, saved_dec = make()
+    state = saved_dec.state_dict()
+    holder = nn.Module()
+    holder.backbone = nn.Linear(6, 4).double()
+    other = Decorrelator(holder, decor_lr=0.02, kappa=0.3, sample_frac=0.3, include=['^backbone$'],
+                         dtype=torch.float64, update_interval=3, update_rule='reference', seed=11)
+    with mock.patch('mmdbp.models.utils.decorrelation.print_log') as log:
+        other.load_state_dict(state)
+    assert log.call_count == 1
+    message = log.call_args[0][0]
+    assert "update_rule 'paper' -> 'reference'" in message and 'decor_lr 0.05 -> 0.02' in message
+    assert 'kappa' not in message and 'update_interval' not in message
+    _, same = make()
+    with mock.patch('mmdbp.models.utils.decorrelation.print_log') as log:
+        same.load_state_dict(state)
+    assert log.call_count == 0
