@@ -1,5 +1,6 @@
 """What several test files share: loading a script under ``tools/`` as a module, running
-``tools/train.py`` up to the runner it would build, and the official MAE sin-cos table.
+``tools/train.py`` up to the runner it would build, the official MAE sin-cos table, and DBP's
+update rule written out.
 
 Importable as ``from shared_helpers import ...`` from every test (``tests/conftest.py`` puts
 ``tests/`` on ``sys.path``).
@@ -56,3 +57,15 @@ def official_sincos_2d(dim: int, grid: int, cls_token: bool = False) -> np.ndarr
     gw, gh = np.meshgrid(np.arange(grid, dtype=np.float32), np.arange(grid, dtype=np.float32))
     emb = np.concatenate([one_d(dim // 2, gw), one_d(dim // 2, gh)], axis=1)
     return np.concatenate([np.zeros([1, dim]), emb], axis=0) if cls_token else emb
+
+
+def explicit_dbp_update(R, z, lr, kappa):
+    """DBP's update in the papers' form, written out independently of mmdbp's code: from the
+    recorded rows ``z = R x``, ``X = z^T z / n``, ``C = X - diag X``, ``v = mean(z^2 - 1)``, then
+    ``R - lr [(1 - kappa) C R + kappa diag(v) R]``."""
+    import torch
+    n = z.shape[0]
+    X = z.T @ z / n
+    C = X - torch.diag(torch.diagonal(X))
+    v = (z**2 - 1).mean(0)
+    return R - lr * ((1 - kappa) * C @ R + kappa * torch.diag(v) @ R)

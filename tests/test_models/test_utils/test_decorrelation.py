@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from mmdbp.models.utils.decorrelation import (Decorrelator, decorrelation_update, fold_state_dict,
                                               fold_weight, select_layers)
+from shared_helpers import explicit_dbp_update
 
 
 class TinyNet(nn.Module):
@@ -107,15 +108,6 @@ def test_fused_conv_patch_embedding_matches_explicit_reference_fp64():
     torch.testing.assert_close(y, y_ref, rtol=1e-12, atol=1e-12)
 
 
-def explicit_update(R, z, lr, kappa):
-    """The paper's rule written out: X, C, v, then R - lr [(1 - k) C R + k diag(v) R]."""
-    n = z.shape[0]
-    X = z.T @ z / n
-    C = X - torch.diag(torch.diagonal(X))
-    v = (z**2 - 1).mean(0)
-    return R - lr * ((1 - kappa) * C @ R + kappa * torch.diag(v) @ R)
-
-
 def test_update_rule_matches_equation():
     torch.manual_seed(0)
     d, n, lr, kappa = 5, 40, 0.1, 0.3
@@ -123,7 +115,7 @@ def test_update_rule_matches_equation():
     z = torch.randn(n, d, dtype=torch.float64)
     X = z.T @ z / n
     torch.testing.assert_close(decorrelation_update(R, X @ R, torch.diagonal(X), lr, kappa),
-                               explicit_update(R, z, lr, kappa))
+                               explicit_dbp_update(R, z, lr, kappa))
 
 
 @pytest.mark.parametrize('rows', [3, 40])  # fewer / more sampled rows than d: both product orders
@@ -142,7 +134,7 @@ def test_layer_update_from_recorded_samples_matches_equation(rows):
     lin(x2).sum().backward()
     dec.update()
     z = torch.cat([x1, x2]) @ R.T
-    torch.testing.assert_close(dec.layers['backbone'].R, explicit_update(R, z, lr, kappa))
+    torch.testing.assert_close(dec.layers['backbone'].R, explicit_dbp_update(R, z, lr, kappa))
 
 
 def test_statistics_use_a_random_sample_frac_of_the_rows():
@@ -171,7 +163,7 @@ def test_statistics_use_a_random_sample_frac_of_the_rows():
     assert len(set(picked.tolist())) > 8  # spread over the batch
     dec.update()
     torch.testing.assert_close(dec.layers['backbone'].R,
-                               explicit_update(R, z_all[picked], lr, kappa))
+                               explicit_dbp_update(R, z_all[picked], lr, kappa))
 
 
 def test_logged_correlation_is_the_brute_force_correlation_of_z():

@@ -9,14 +9,7 @@ import torch
 import torch.nn as nn
 
 from mmdbp.models.utils.decorrelation import Decorrelator
-
-
-def explicit_update(R, z, lr, kappa):
-    n = z.shape[0]
-    X = z.T @ z / n
-    C = X - torch.diag(torch.diagonal(X))
-    v = (z**2 - 1).mean(0)
-    return R - lr * ((1 - kappa) * C @ R + kappa * torch.diag(v) @ R)
+from shared_helpers import explicit_dbp_update
 
 
 def make(d=6, k=3, frac=0.3, lr=0.05, kappa=0.3, seed=0):
@@ -73,7 +66,7 @@ def test_pooled_samples_come_from_each_steps_input_and_give_the_update():
     for z, x in zip(recorded, xs):
         assert z.shape == (4, d)
         rows_of(z, x, R0)  # every recorded row is R0 x of a row of that step's input
-    expected = explicit_update(R0, torch.cat(recorded), k * lr, kappa)
+    expected = explicit_dbp_update(R0, torch.cat(recorded), k * lr, kappa)
     torch.testing.assert_close(layer.R, expected, rtol=1e-12, atol=1e-12)
     assert layer.samples == []
 
@@ -86,7 +79,7 @@ def test_interval_one_is_the_per_step_rule():
     x = torch.randn(10, d, dtype=torch.float64)
     lin(x).sum().backward()
     assert dec.step()
-    torch.testing.assert_close(layer.R, explicit_update(R0, x @ R0.T, lr, kappa),
+    torch.testing.assert_close(layer.R, explicit_dbp_update(R0, x @ R0.T, lr, kappa),
                                rtol=1e-12, atol=1e-12)
 
 
