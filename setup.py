@@ -10,7 +10,8 @@ import shutil
 import sys
 import warnings
 
-from setuptools import find_packages, setup
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -20,6 +21,27 @@ def get_version() -> str:
     with open(osp.join(HERE, 'mmdbp', 'version.py')) as f:
         exec(f.read(), scope)
     return scope['__version__']
+
+
+class OptionalBuildExt(build_ext):
+    """Build mmdbp's one C extension, ``mmdbp._jpeg_crop_decode`` (decoding only the rows and
+    columns of a JPEG that a random crop needs, with the system's libjpeg-turbo), or install
+    without it where it cannot be built (no C compiler, no libjpeg-turbo headers, e.g. Debian's
+    ``libjpeg62-turbo-dev``): ``FastRandomResizedCrop`` then decodes whole images with OpenCV,
+    the same pixels, ~20% more decode time."""
+
+    def build_extension(self, ext) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as e:  # compiler or header missing: the pure-Python path is complete
+            warnings.warn(f'mmdbp: the optional extension {ext.name} was not built ({e}); '
+                          'FastRandomResizedCrop will decode whole JPEGs. To build it, install a C '
+                          'compiler and the libjpeg-turbo headers (Debian/Ubuntu: '
+                          'libjpeg62-turbo-dev or libjpeg-turbo8-dev) and reinstall mmdbp.')
+
+
+JPEG_CROP_DECODE = Extension('mmdbp._jpeg_crop_decode', sources=['mmdbp/csrc/jpeg_crop_decode.c'],
+                             libraries=['jpeg'], extra_compile_args=['-O2'], optional=True)
 
 
 def add_mim_extension() -> dict:
@@ -90,6 +112,8 @@ if __name__ == '__main__':
             python_requires='>=3.8',
             install_requires=['mmengine>=0.10.0', 'mmpretrain>=1.2.0', 'mmsegmentation>=1.2.0',
                               'codecarbon', 'matplotlib'],
+            ext_modules=[JPEG_CROP_DECODE],
+            cmdclass={'build_ext': OptionalBuildExt},
             license='Apache License 2.0',
             zip_safe=False,
         )

@@ -271,22 +271,28 @@ def loader_rate(dataset, cfg: Config, scope: str, workers: int, batch: int, samp
 def _mae_like(scale: int, crop_ratio_range: tuple, backend: str, interpolation: str,
               extra=()) -> dict:
     """The comparison's pipelines for one host pipeline (``LoadImageFromFile``,
-    ``RandomResizedCrop``, ``RandomFlip``, ``extra``, ``PackInputs``), baseline first."""
-    rrc = dict(scale=scale, crop_ratio_range=crop_ratio_range, interpolation=interpolation)
-    tail = [dict(type='RandomFlip', prob=0.5), *extra, dict(type='PackInputs')]
+    ``RandomResizedCrop``, ``RandomFlip``, ``extra``, ``PackInputs``), baseline first, mmdbp's
+    (the ``_base_`` configs') second, then the levers one at a time."""
+    rrc = dict(scale=scale, crop_ratio_range=crop_ratio_range, interpolation=interpolation,
+               backend=backend)
+    flip = dict(type='RandomFlip', prob=0.5)
+    pack = dict(type='PackInputs')
     load = dict(type='LoadImageFromFile')
+    fast = dict(type='FastRandomResizedCrop', **rrc)
     pipes = {
-        'mmpretrain': [load, dict(type='RandomResizedCrop', backend=backend, **rrc), *tail],
-        'fast': [dict(type='FastRandomResizedCrop', backend=backend, **rrc), *tail],
+        'mmpretrain': [load, dict(type='RandomResizedCrop', **rrc), flip, *extra, pack],
+        'fast': [dict(fast, flip_prob=0.5), *extra, pack],
+        'fast, whole-image decode': [dict(fast, flip_prob=0.5, crop_decode=False), *extra, pack],
+        'fast, RandomFlip separate': [fast, flip, *extra, pack],
         'fast, reduced decode (opt-in)': [
-            dict(type='FastRandomResizedCrop', backend=backend, reduced_decode=True, **rrc), *tail],
-        'decode only (floor)': [load],
+            dict(fast, flip_prob=0.5, reduced_decode=True), *extra, pack],
+        'decode only (LoadImageFromFile)': [load],
     }
-    if backend == 'pillow':  # the levers one at a time
-        pipes['mmpretrain, cv2 resize (other pixels)'] = [
-            load, dict(type='RandomResizedCrop', backend='cv2', **rrc), *tail]
+    if backend == 'pillow':  # the resize lever alone, and the resize that changes pixels
         pipes['LoadImageFromFile + fast crop'] = [
-            load, dict(type='FastRandomResizedCrop', backend=backend, **rrc), *tail]
+            load, dict(fast, crop_decode=False), flip, *extra, pack]
+        pipes['mmpretrain, cv2 resize (other pixels)'] = [
+            load, dict(type='RandomResizedCrop', **dict(rrc, backend='cv2')), flip, *extra, pack]
     return pipes
 
 

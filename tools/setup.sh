@@ -33,12 +33,20 @@ for spec in sys.argv[1:]:
 PYEOF
 }
 
+# mmdbp's optional C extension (crop-region JPEG decoding) is built by pip install wherever the C
+# compiler finds libjpeg's headers; an install without it where it could be built is redone.
+crop_decode_ok() {
+  (cd / && "$VENV/bin/python" -c 'import mmdbp._jpeg_crop_decode') 2>/dev/null && return 0
+  ! printf '#include <stdio.h>\n#include <jpeglib.h>\n' | "${CC:-cc}" -E -x c - >/dev/null 2>&1
+}
+
 SITE=""
 [ -x "$VENV/bin/python" ] && SITE="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 
 # Fast path of a repeated setup: one interpreter checks every pin, the imports (mmcv's ops
 # included), the editable mmdbp of this checkout and its openmim entry, then stops.
 if [ -n "$SITE" ] && [ -e "$SITE/mmdbp/.mim/tools/train.py" ] && [ -e "$SITE/mmdbp/.mim/model-index.yml" ] \
+   && crop_decode_ok \
    && VERSIONS="$(cd / && "$VENV/bin/python" - "$ROOT" "$PINS" <<'PYEOF'
 import os, re, sys
 from importlib.metadata import version
@@ -130,7 +138,7 @@ here = os.path.realpath(os.path.dirname(mmdbp.__file__))
 sys.exit(here != os.path.realpath(os.path.join(sys.argv[1], 'mmdbp')))
 PYEOF
   ) 2>/dev/null && [ -e "$SITE/mmdbp/.mim/configs" ] && [ -e "$SITE/mmdbp/.mim/tools/train.py" ] \
-    && [ -e "$SITE/mmdbp/.mim/model-index.yml" ]
+    && [ -e "$SITE/mmdbp/.mim/model-index.yml" ] && crop_decode_ok
 }
 if mmdbp_installed; then
   echo "[setup] already installed"

@@ -38,13 +38,14 @@ def test_fast_config_mirrors_mmpretrain(ours, theirs):
     assert keys_a.pop('norm') == keys_b['ln'] and keys_a == keys_b
     da, db = a.train_dataloader.to_dict(), b.train_dataloader.to_dict()
     assert da['batch_size'] == db['batch_size'] == 512
-    # mmdbp decodes, crops and resizes in one FastRandomResizedCrop (same augmentation, see
-    # tests/test_datasets/test_fast_resized_crop.py) where mmpretrain has LoadImageFromFile +
-    # RandomResizedCrop(backend='pillow'); the same crop arguments, the rest identical
+    # mmdbp decodes, crops, resizes and flips in one FastRandomResizedCrop (same augmentation,
+    # see tests/test_datasets/test_fast_resized_crop.py) where mmpretrain has LoadImageFromFile +
+    # RandomResizedCrop(backend='pillow') + RandomFlip; the same arguments, the rest identical
     fast, *rest_a = da['dataset']['pipeline']
-    load, rrc, *rest_b = db['dataset']['pipeline']
+    load, rrc, flip, *rest_b = db['dataset']['pipeline']
     assert load == dict(type='LoadImageFromFile') and rrc.pop('type') == 'RandomResizedCrop'
     assert fast.pop('type') == 'FastRandomResizedCrop' and rrc.pop('backend') == 'pillow'
+    assert flip == dict(type='RandomFlip', prob=0.5) and fast.pop('flip_prob') == flip['prob']
     assert fast == rrc and rest_a == rest_b
     assert da['collate_fn'] == db['collate_fn'] and da['sampler'] == db['sampler']
     assert a.data_preprocessor == b.data_preprocessor

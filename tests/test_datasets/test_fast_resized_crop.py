@@ -85,8 +85,11 @@ def host_pipeline(**rrc):
                         dict(type='RandomFlip', prob=0.5)])
 
 
-def fast_pipeline(**rrc):
+def fast_pipeline(fused_flip: bool = False, **rrc):
+    """mmdbp's transform followed by mmcv's RandomFlip, or (``fused_flip``) flipping itself."""
     with DefaultScope.overwrite_default_scope('mmpretrain'):
+        if fused_flip:
+            return Compose([dict(type='FastRandomResizedCrop', flip_prob=0.5, **rrc)])
         return Compose([dict(type='FastRandomResizedCrop', **rrc),
                         dict(type='RandomFlip', prob=0.5)])
 
@@ -172,11 +175,12 @@ def test_ks_threshold_rejects_a_wrong_sampler():
     ((120, 90), 96, (0.5, 1.0)),     # upscales
     ((200, 260), (64, 48), (0.08, 1.0)),
 ])
+@pytest.mark.parametrize('fused_flip', [False, True])
 def test_output_equals_mmpretrain_within_interpolation_error(tmp_path, interpolation, backend,
-                                                             bound, hw, scale, ratio):
+                                                             bound, hw, scale, ratio, fused_flip):
     path = write_jpeg(tmp_path / 'a.jpg', texture(*hw, seed=hw[0]))
     rrc = dict(scale=scale, crop_ratio_range=ratio, interpolation=interpolation, backend=backend)
-    host, fast = host_pipeline(**rrc), fast_pipeline(**rrc)
+    host, fast = host_pipeline(**rrc), fast_pipeline(fused_flip, **rrc)
     flips = set()
     sampler = FastRandomResizedCrop(scale=scale, crop_ratio_range=ratio)
     for seed in range(6):
@@ -186,6 +190,7 @@ def test_output_equals_mmpretrain_within_interpolation_error(tmp_path, interpola
         out = fast(dict(img_path=path, sample_idx=0))
         assert out['img'].dtype == np.uint8 and out['img'].shape == ref['img'].shape
         assert out['flip'] == ref['flip'] and out['img_shape'] == ref['img_shape']
+        assert out['flip_direction'] == ref['flip_direction']
         assert tuple(out['ori_shape']) == tuple(ref['ori_shape'])
         flips.add(out['flip'])
         assert_within_interpolation_error(out['img'], ref['img'], bound)
@@ -245,11 +250,63 @@ def test_unreadable_file_names_path_and_index(tmp_path):
         dict(img_path=str(bad), sample_idx=7)) is None
 
 
+def test_fused_flip_equals_a_following_random_flip(tmp_path):
+    """flip_prob=p: bit-identical images, the same flip keys and the same numpy stream after the
+    transform as FastRandomResizedCrop followed by RandomFlip(prob=p), for several p."""
+    path = write_jpeg(tmp_path / 'a.jpg', texture(150, 210, seed=3))
+    for prob in (0.5, 0.3, 1.0):
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            separate = Compose([dict(type='FastRandomResizedCrop', scale=40),
+                                dict(type='RandomFlip', prob=prob)])
+        fused = FastRandomResizedCrop(40, flip_prob=prob)
+        flips = []
+        for seed in range(16):
+            outs = []
+            for pipe in (separate, fused):
+                np.random.seed(seed)
+                r = pipe(dict(img_path=path))
+                outs.append((r['img'], r['flip'], r['flip_direction'], np.random.random_sample()))
+            np.testing.assert_array_equal(outs[0][0], outs[1][0])
+            assert outs[0][1:] == outs[1][1:]
+            flips.append(outs[1][1])
+        assert set(flips) == ({True} if prob == 1.0 else {True, False})
+    no_flip = FastRandomResizedCrop(40)(dict(img_path=path))
+    assert 'flip' not in no_flip  # flip_prob=0 (the default) draws and records nothing
+
+
+def test_readme_pipeline_runs_as_written(tmp_path, repo_root):
+    """The README's FastRandomResizedCrop block, executed as written, gives mmpretrain's MAE
+    augmentation (same boxes and flips, pixels within interpolation rounding)."""
+    import re
+    readme = open(osp.join(repo_root, 'README.md')).read()
+    block = next(b for b in re.findall(r'```python\n(.*?)```', readme, re.S)
+                 if "type='FastRandomResizedCrop'" in b and b.startswith('train_pipeline'))
+    scope: dict = {}
+    exec(block, scope)
+    path = write_jpeg(tmp_path / 'a.jpg', texture(300, 400, seed=4))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        fast = Compose(scope['train_pipeline'])
+        host = Compose([dict(type='LoadImageFromFile'),
+                        dict(type='RandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0),
+                             backend='pillow', interpolation='bicubic'),
+                        dict(type='RandomFlip', prob=0.5), dict(type='PackInputs')])
+    for seed in range(4):
+        np.random.seed(seed)
+        out = fast(dict(img_path=path, gt_label=1))
+        np.random.seed(seed)
+        ref = host(dict(img_path=path, gt_label=1))
+        assert out['data_samples'].flip == ref['data_samples'].flip
+        assert_within_interpolation_error(out['inputs'].permute(1, 2, 0).numpy(),
+                                          ref['inputs'].permute(1, 2, 0).numpy())
+
+
 def test_bad_arguments_say_what_to_use():
     with pytest.raises(ValueError, match="backend='cv2'"):
         FastRandomResizedCrop(32, interpolation='lanczos')
     with pytest.raises(ValueError, match="'pillow' or 'cv2'"):
         FastRandomResizedCrop(32, backend='torch')
+    with pytest.raises(ValueError, match=r'flip_prob must be in \[0, 1\]'):
+        FastRandomResizedCrop(32, flip_prob=50)
 
 
 def test_mae_dataset_base_uses_fast_pipeline(repo_root):
@@ -259,9 +316,8 @@ def test_mae_dataset_base_uses_fast_pipeline(repo_root):
                      'configs/greenmim/greenmim_swin-base-w7_8xb256-amp-coslr-800e_in1k.py',
                      'configs/mirl/mirl_vit-small-54-p16_8xb64-accum8-amp-coslr-300e_in1k.py'):
         pipeline = Config.fromfile(osp.join(repo_root, cfg_path)).train_dataloader.dataset.pipeline
-        assert [t['type'] for t in pipeline] == ['FastRandomResizedCrop', 'RandomFlip',
-                                                 'PackInputs'], cfg_path
-        assert pipeline[0]['interpolation'] == 'bicubic'
+        assert [t['type'] for t in pipeline] == ['FastRandomResizedCrop', 'PackInputs'], cfg_path
+        assert pipeline[0]['interpolation'] == 'bicubic' and pipeline[0]['flip_prob'] == 0.5
         assert tuple(pipeline[0]['crop_ratio_range']) == (0.2, 1.0)
 
 

@@ -70,26 +70,18 @@ class DeviceDecodeRandomResizedCrop(FastRandomResizedCrop):
                  backend_args: Optional[dict] = None,
                  skip_bad_samples: bool = False) -> None:
         super().__init__(scale, crop_ratio_range, aspect_ratio_range, max_attempts,
-                         interpolation, backend='pillow', backend_args=backend_args,
-                         skip_bad_samples=skip_bad_samples)
-        self.flip_prob = flip_prob
-
-    def _flip(self, results: dict) -> bool:
-        direction = np.random.choice(['horizontal', None], p=[self.flip_prob, 1 - self.flip_prob])
-        results.update(flip=direction is not None, flip_direction=direction)
-        return direction is not None
+                         interpolation, backend='pillow', flip_prob=flip_prob,
+                         backend_args=backend_args, skip_bad_samples=skip_bad_samples)
 
     def _read(self, results: dict) -> dict:
         data = fileio.get(results['img_path'], backend_args=self.backend_args)
         hw = plain_jpeg_size(data)
-        if hw is None:  # the CPU decode raises the file's own error  # decode here, exactly as FastRandomResizedCrop + RandomFlip
-            results = self._load(results)
-            if self._flip(results):
-                results['img'] = results['img'][:, ::-1]
+        if hw is None:  # decoded here, as FastRandomResizedCrop(flip_prob) does (a bad file
+            results = self._load(results)  # raises its own error)
             results['decode_on_device'] = False
             return results
         box = self.crop_box(*hw)
-        self._flip(results)
+        self._draw_flip(results)
         results.update(img=np.frombuffer(bytearray(data), np.uint8), decode_on_device=True,
                        ori_shape=hw, img_shape=tuple(self.scale),
                        crop_bbox=box)

@@ -7,8 +7,10 @@ pipeline's time on ImageNet-sized JPEGs goes to those copies and Pillow's resamp
 JPEG decode. :class:`FastRandomResizedCrop` keeps everything that defines the augmentation and
 changes only how the pixels are computed:
 
-- the same decode (``mmcv.imfrombytes(..., backend='cv2')``, as ``LoadImageFromFile``: BGR,
-  EXIF orientation applied);
+- the same decoded pixels as ``LoadImageFromFile`` (``mmcv.imfrombytes(..., backend='cv2')``:
+  BGR, EXIF orientation applied), but only of the crop's region where that is exact
+  (``crop_decode``, default; :mod:`.jpeg_crop_decode`: rows below the crop are not decoded, rows
+  above and columns beside it are not reconstructed; bit-identical to OpenCV's full decode);
 - the same crop distribution, drawn by the host's own ``RandomResizedCrop.rand_crop_params`` from
   the same numpy random stream (so a seeded run draws the same boxes and flips as mmpretrain's);
 - the same resampling filter: PyTorch's antialiased ``interpolate`` (``antialias=True``), which
@@ -18,7 +20,11 @@ changes only how the pixels are computed:
   1 (single values next to clipped pixels up to ~10)
   (``tests/test_datasets/test_fast_resized_crop.py``);
 - uint8 out, HWC, BGR: normalisation and BGR->RGB stay in the data preprocessor, and mmcv's
-  ``RandomFlip`` and mmpretrain's ``PackInputs`` follow unchanged.
+  ``RandomFlip`` and mmpretrain's ``PackInputs`` follow unchanged;
+- optionally the horizontal flip too (``flip_prob``, in place of a following
+  ``RandomFlip(prob=flip_prob)``): drawn from numpy's stream exactly as ``RandomFlip`` draws it
+  (same flips in a seeded run, same ``flip`` / ``flip_direction`` keys), applied to the resized
+  output, which saves ``RandomFlip``'s per-sample overhead and the strided copy in packing.
 
 Opt-in, ``reduced_decode=True``: when the crop is at least ``2^k`` times the output size in both
 directions, the JPEG is decoded at ``1/2^k`` scale (libjpeg DCT scaling, ``cv2.IMREAD_REDUCED_*``)
@@ -43,7 +49,8 @@ from mmpretrain.datasets.transforms import RandomResizedCrop
 
 from mmdbp.registry import TRANSFORMS
 
-from ..file_errors import load_or_name
+from ..file_errors import load_or_name, truncation_problem
+from .jpeg_crop_decode import decode_jpeg_crop, jpeg_crop_size
 
 #: interpolation names -> torch modes whose antialiased kernels are Pillow's
 _TORCH_MODES = {'bicubic': 'bicubic', 'bilinear': 'bilinear'}
@@ -59,16 +66,18 @@ class _Shape:
 
 
 def resize_like_pillow(img: np.ndarray, size_hw: Tuple[int, int],
-                       interpolation: str = 'bicubic') -> np.ndarray:
+                       interpolation: str = 'bicubic', hflip: bool = False) -> np.ndarray:
     """Resize a uint8 HWC image with Pillow's antialiased filter, computed by PyTorch.
 
     Args:
         img (np.ndarray): ``(H, W, C)`` uint8 image, any strides (a crop view is fine).
         size_hw (tuple[int, int]): output ``(height, width)``.
         interpolation (str): ``'bicubic'`` or ``'bilinear'``. Defaults to ``'bicubic'``.
+        hflip (bool): Also mirror the output left-right. Defaults to False.
 
     Returns:
-        np.ndarray: ``(height, width, C)`` uint8.
+        np.ndarray: ``(height, width, C)`` uint8 (an HWC view of channel-first memory, which
+        mmpretrain's ``PackInputs`` turns into a tensor without a copy).
     """
     mode = _TORCH_MODES[interpolation]
     t = torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0)  # 1, C, H, W view of the HWC data
@@ -79,6 +88,8 @@ def resize_like_pillow(img: np.ndarray, size_hw: Tuple[int, int],
         # own first matches Pillow within 1 (measured on random shapes).
         t = F.interpolate(t, size=(out_h, in_w), mode=mode, antialias=True, align_corners=False)
     out = F.interpolate(t, size=(out_h, out_w), mode=mode, antialias=True, align_corners=False)
+    if hflip:
+        out = out.flip(-1)
     return out[0].permute(1, 2, 0).numpy()
 
 
@@ -102,19 +113,20 @@ class FastRandomResizedCrop(RandomResizedCrop):
     """Decode, randomly crop and resize an image: ``LoadImageFromFile`` followed by
     ``RandomResizedCrop(backend='pillow')``, with the same output distribution, in one step.
 
-    Replaces the first two transforms of mmpretrain's MAE / SimMIM pipelines::
+    Replaces the first two transforms of mmpretrain's MAE / SimMIM pipelines, or with
+    ``flip_prob`` the first three::
 
         train_pipeline = [
             dict(type='FastRandomResizedCrop', scale=224, crop_ratio_range=(0.2, 1.0),
-                 interpolation='bicubic'),  # was LoadImageFromFile + RandomResizedCrop
-            dict(type='RandomFlip', prob=0.5),
+                 interpolation='bicubic', flip_prob=0.5),
+            # was LoadImageFromFile + RandomResizedCrop + RandomFlip(prob=0.5)
             dict(type='PackInputs')]
 
     **Required keys:** ``img_path`` (or ``img``, then nothing is decoded), ``sample_idx``
     (optional, named in errors). **Added / modified keys:** ``img`` (uint8 HWC BGR),
     ``img_shape``, ``ori_shape`` (the decoded image's), ``crop_bbox`` (``x0, y0, x1, y1`` of the
     crop in full-resolution pixels, ``x1``/``y1`` exclusive), ``decode_scale`` (1, or the DCT
-    reduction factor).
+    reduction factor); with ``flip_prob``: ``flip``, ``flip_direction`` (as ``RandomFlip``).
 
     Args:
         scale (int | Sequence[int]): Output size, ``(h, w)`` or one side. As ``RandomResizedCrop``.
@@ -130,6 +142,12 @@ class FastRandomResizedCrop(RandomResizedCrop):
             ``'pillow'`` (mmpretrain's MAE configs) or ``'cv2'`` (mmcv's OpenCV resize, the
             host's default, e.g. mmpretrain's SimMIM configs; computed by the same
             ``mmcv.imresize`` on the crop view). Defaults to ``'pillow'``.
+        crop_decode (bool): Decode only the crop's region of a JPEG where that gives OpenCV's
+            pixels exactly (:mod:`.jpeg_crop_decode`; needs the extension built at install,
+            else whole images are decoded). Defaults to True.
+        flip_prob (float): Probability of a horizontal flip, drawn and applied as a following
+            ``RandomFlip(prob=flip_prob)`` would (use it instead of that transform, not beside
+            it). 0 draws nothing. Defaults to 0.
         reduced_decode (bool): Decode JPEGs at 1/2, 1/4 or 1/8 scale when the crop is at least
             that many times the output size (see the module doc: changes pixels beyond
             interpolation rounding). Defaults to False.
@@ -145,6 +163,8 @@ class FastRandomResizedCrop(RandomResizedCrop):
                  max_attempts: int = 10,
                  interpolation: str = 'bicubic',
                  backend: str = 'pillow',
+                 crop_decode: bool = True,
+                 flip_prob: float = 0.,
                  reduced_decode: bool = False,
                  backend_args: Optional[dict] = None,
                  skip_bad_samples: bool = False) -> None:
@@ -156,9 +176,18 @@ class FastRandomResizedCrop(RandomResizedCrop):
                 f"FastRandomResizedCrop(backend='pillow') computes Pillow's {sorted(_TORCH_MODES)} "
                 f'filters; got interpolation={interpolation!r}. Use backend=\'cv2\', or '
                 'LoadImageFromFile + RandomResizedCrop for other Pillow filters.')
+        if not 0. <= flip_prob <= 1.:
+            raise ValueError(f'FastRandomResizedCrop: flip_prob must be in [0, 1] (the chance of a '
+                             f'horizontal flip), got {flip_prob!r}.')
         super().__init__(scale, crop_ratio_range=crop_ratio_range,
                          aspect_ratio_range=aspect_ratio_range, max_attempts=max_attempts,
                          interpolation=interpolation, backend=backend)
+        self.crop_decode = crop_decode
+        self.flip_prob = float(flip_prob)
+        # RandomFlip draws np.random.choice(['horizontal', None], p=[prob, 1 - prob]): one
+        # uniform u, flipped iff u < cdf[0] of the normalised cumulative p; the same threshold
+        cdf = np.cumsum([self.flip_prob, 1. - self.flip_prob])
+        self._flip_below = float(cdf[0] / cdf[-1])
         self.reduced_decode = reduced_decode
         self.backend_args = backend_args
         self.skip_bad_samples = skip_bad_samples
@@ -183,9 +212,19 @@ class FastRandomResizedCrop(RandomResizedCrop):
 
     def _decode_and_crop(self, results: dict) -> np.ndarray:
         data = fileio.get(results['img_path'], backend_args=self.backend_args)
+        problem = truncation_problem(data)  # OpenCV would decode it, partly uninitialised
+        if problem is not None:
+            raise OSError(problem)
         img, draw = (self._reduced(data, results) if self.reduced_decode else (None, None))
         if img is not None:
             return img
+        size = jpeg_crop_size(data) if self.crop_decode else None
+        if size is not None:
+            draw = self.crop_box(*size) if draw is None else draw
+            crop = decode_jpeg_crop(data, draw)
+            if crop is not None:
+                results.update(ori_shape=size, crop_bbox=draw, decode_scale=1)
+                return crop
         img = mmcv.imfrombytes(data, flag='color', backend='cv2')
         if img is None:
             raise ValueError('OpenCV could not decode the image')
@@ -222,8 +261,8 @@ class FastRandomResizedCrop(RandomResizedCrop):
         out_h, out_w = self.scale
         if self.backend == 'pillow':
             resample = Image.BICUBIC if self.interpolation == 'bicubic' else Image.BILINEAR
-            out = np.asarray(Image.fromarray(np.ascontiguousarray(sub)).resize(
-                (out_w, out_h), resample, box=box))
+            out = np.array(Image.fromarray(np.ascontiguousarray(sub)).resize(
+                (out_w, out_h), resample, box=box))  # a writable copy, as the other paths give
         else:  # OpenCV's sampling (pixel centres, no antialiasing) of the fractional box
             sx, sy = (box[2] - box[0]) / out_w, (box[3] - box[1]) / out_h
             m = np.array([[sx, 0, box[0] + 0.5 * sx - 0.5], [0, sy, box[1] + 0.5 * sy - 0.5]])
@@ -234,6 +273,14 @@ class FastRandomResizedCrop(RandomResizedCrop):
         return out, draw
 
     # -- transform ------------------------------------------------------------------------
+    def _draw_flip(self, results: dict) -> bool:
+        """Draw the flip as ``RandomFlip(prob=flip_prob)`` does (one uniform from numpy's
+        stream) and record it as that transform does."""
+        flip = bool(np.random.random_sample() < self._flip_below)
+        results['flip'] = flip
+        results['flip_direction'] = 'horizontal' if flip else None
+        return flip
+
     def _load(self, results: dict) -> dict:
         if results.get('img') is not None:
             img = results['img']
@@ -244,18 +291,18 @@ class FastRandomResizedCrop(RandomResizedCrop):
             crop = img[y0:y1, x0:x1]
         else:
             crop = self._decode_and_crop(results)
-            if results.pop('resized', False):  # the reduced decode resized already
-                results['img'] = crop
-                results['img_shape'] = crop.shape  # as the host's RandomResizedCrop
-                return results
-        if self.backend == 'pillow':
+        flip = self._draw_flip(results) if self.flip_prob else False
+        if results.pop('resized', False):  # the reduced decode resized already
+            out = crop[:, ::-1] if flip else crop
+        elif self.backend == 'pillow':
             gray = crop.ndim == 2
             out = resize_like_pillow(crop[..., None] if gray else crop, self.scale,
-                                     self.interpolation)
+                                     self.interpolation, hflip=flip)
             out = out[..., 0] if gray else out
         else:  # exactly the host's cv2 path, without the copy mmcv.imcrop makes
             out = mmcv.imresize(crop, tuple(self.scale[::-1]), interpolation=self.interpolation,
                                 backend='cv2')
+            out = out[:, ::-1] if flip else out  # mmcv.imflip's view
         results['img'] = out
         results['img_shape'] = out.shape  # as the host's RandomResizedCrop
         return results
@@ -272,6 +319,6 @@ class FastRandomResizedCrop(RandomResizedCrop):
                 f'crop_ratio_range={self.crop_ratio_range}, '
                 f'aspect_ratio_range={self.aspect_ratio_range}, '
                 f'max_attempts={self.max_attempts}, interpolation={self.interpolation}, '
-                f'backend={self.backend}, '
-                f'reduced_decode={self.reduced_decode}, '
+                f'backend={self.backend}, crop_decode={self.crop_decode}, '
+                f'flip_prob={self.flip_prob}, reduced_decode={self.reduced_decode}, '
                 f'skip_bad_samples={self.skip_bad_samples})')
