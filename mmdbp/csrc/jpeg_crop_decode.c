@@ -90,6 +90,21 @@ static int exif_orientation(struct jpeg_decompress_struct *cinfo) {
   return 1;
 }
 
+/* Start reading the JPEG in ``buf`` (after the caller's setjmp). */
+static void open_jpeg(struct jpeg_decompress_struct *cinfo, const Py_buffer *buf) {
+  jpeg_create_decompress(cinfo);
+  jpeg_mem_src(cinfo, (const unsigned char *)buf->buf, (unsigned long)buf->len);
+}
+
+/* Free the decompressor and the buffer; raise ValueError("<what>: <libjpeg's message>"). */
+static PyObject *fail(struct jpeg_decompress_struct *cinfo, Py_buffer *buf, const char *what,
+                      const char *message) {
+  jpeg_destroy_decompress(cinfo);
+  PyBuffer_Release(buf);
+  PyErr_Format(PyExc_ValueError, "%s: %s", what, message);
+  return NULL;
+}
+
 /* ---- jpeg_header(data) -> (height, width, exact) ----
  * exact: whether decode_crop reproduces OpenCV's decode of this file (YCbCr or greyscale,
  * EXIF orientation 1). Raises ValueError when the header cannot be read. */
@@ -101,14 +116,8 @@ static PyObject *jpeg_header(PyObject *self, PyObject *args) {
   (void)self;
   if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
   init_errors(&cinfo, &err);
-  if (setjmp(err.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    PyBuffer_Release(&buf);
-    PyErr_Format(PyExc_ValueError, "not a readable JPEG header: %s", err.message);
-    return NULL;
-  }
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, (const unsigned char *)buf.buf, (unsigned long)buf.len);
+  if (setjmp(err.jump)) return fail(&cinfo, &buf, "not a readable JPEG header", err.message);
+  open_jpeg(&cinfo, &buf);
   jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&cinfo, TRUE);
   height = (int)cinfo.image_height;
@@ -138,8 +147,8 @@ static int read_rows(struct jpeg_decompress_struct *cinfo, ErrorManager *err, un
 /* ---- decode_crop(data, x0, y0, x1, y1) -> (pixels, row0, col0, width) or None ----
  * pixels: a bytearray of (y1 - row0) rows of ``width`` BGR pixels, covering image rows
  * [row0, y1) and columns [col0, col0 + width) (row0 == y0; col0 <= x0 and col0 + width >= x1:
- * the crop plus a margin, widened by libjpeg to whole iMCU columns). None when libjpeg warned (e.g. a truncated file): the
- * caller then decodes with OpenCV, which decides what such a file gives. */
+ * the crop plus a margin, widened by libjpeg to whole iMCU columns). None when libjpeg warned
+ * (e.g. a truncated file): the caller then decodes with OpenCV. */
 static PyObject *decode_crop(PyObject *self, PyObject *args) {
   Py_buffer buf;
   struct jpeg_decompress_struct cinfo;
@@ -152,14 +161,10 @@ static PyObject *decode_crop(PyObject *self, PyObject *args) {
   if (!PyArg_ParseTuple(args, "y*iiii", &buf, &x0, &y0, &x1, &y1)) return NULL;
   init_errors(&cinfo, &err);
   if (setjmp(err.jump)) {
-    jpeg_destroy_decompress(&cinfo);
-    PyBuffer_Release(&buf);
     Py_XDECREF(out);
-    PyErr_Format(PyExc_ValueError, "JPEG decode failed: %s", err.message);
-    return NULL;
+    return fail(&cinfo, &buf, "JPEG decode failed", err.message);
   }
-  jpeg_create_decompress(&cinfo);
-  jpeg_mem_src(&cinfo, (const unsigned char *)buf.buf, (unsigned long)buf.len);
+  open_jpeg(&cinfo, &buf);
   jpeg_read_header(&cinfo, TRUE);
   if (x0 < 0 || y0 < 0 || x1 <= x0 || y1 <= y0 || (JDIMENSION)x1 > cinfo.image_width ||
       (JDIMENSION)y1 > cinfo.image_height) {
