@@ -132,6 +132,11 @@ def parse_args(argv=None):
                    'short side is reduced to SHORT_SIDE (opt-in trade-off: other pixels)')
     p.add_argument('--loader-batches', type=int, default=4,
                    help='--compare: timed DataLoader batches per worker count')
+    p.add_argument('--runs', type=int, default=1,
+                   help='--compare: run the whole comparison in N fresh processes, one after the '
+                   'other, and report the median, min and max of each ratio over the runs (the '
+                   'spread between processes, e.g. of the allocator state, exceeds the spread '
+                   'between rounds of one process)')
     return p.parse_args(argv)
 
 
@@ -520,6 +525,65 @@ def _run_compare(args) -> dict:
     return report
 
 
+def compare_argv(args, out: str) -> list:
+    """The command line of one ``--compare`` run with ``args``' settings, writing ``out``."""
+    argv = ['--compare', *args.compare, '--num-images', str(args.num_images), '--data-dir',
+            args.data_dir, '--rounds', str(args.rounds), '--samples', str(args.samples),
+            '--workers', *map(str, args.workers), '--batch', str(args.batch), '--threads',
+            str(args.threads), '--loader-batches', str(args.loader_batches), '--out', out]
+    if args.data_root:
+        argv += ['--data-root', args.data_root]
+    if args.resized_copy:
+        argv += ['--resized-copy', str(args.resized_copy)]
+    return argv
+
+
+def run_repeated(args) -> dict:
+    """``--compare ... --runs N``: N comparisons in fresh processes; per pipeline the median,
+    min and max over the runs of its CPU-time and wall-clock ratio to the baseline."""
+    import subprocess
+    import tempfile
+
+    import numpy as np
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.runs):
+            out = osp.join(tmp, f'run{i}.json')
+            print(f'[benchmark_data] run {i + 1} of {args.runs}', flush=True)
+            subprocess.run([sys.executable, osp.abspath(__file__), *compare_argv(args, out)],
+                           check=True)
+            with open(out) as f:
+                runs.append(json.load(f))
+    summary = {}
+    for cmp_name in args.compare:
+        names = list(runs[0]['comparisons'][cmp_name]['pipelines'])
+        print(f'\n[benchmark_data] {cmp_name}: ratio to {names[0]} over {args.runs} runs '
+              '(each the median of its alternating rounds)')
+        print('| pipeline | CPU ratio: median (min-max) | wall ratio: median (min-max) | '
+              'CPU ratio per run |')
+        print('|---|---|---|---|')
+        summary[cmp_name] = {}
+        for name in names:
+            per_run = {k: [r['comparisons'][cmp_name]['pipelines'][name][f'{k}_ratio']
+                           for r in runs] for k in ('cpu', 'wall')}
+            stats = {k: dict(median=float(np.median(v)), min=min(v), max=max(v), runs=v)
+                     for k, v in per_run.items()}
+            summary[cmp_name][name] = stats
+            c, w = stats['cpu'], stats['wall']
+            print(f'| {name} | {c["median"]:.2f}x ({c["min"]:.2f}-{c["max"]:.2f}) | '
+                  f'{w["median"]:.2f}x ({w["min"]:.2f}-{w["max"]:.2f}) | '
+                  + ', '.join(f'{v:.2f}' for v in c['runs']) + ' |')
+    report = dict(date=time.strftime('%Y-%m-%d %H:%M'), commit=git_commit(ROOT), runs=runs,
+                  summary=summary, load_after=_uptime())
+    out = args.out or osp.join('work_dirs', 'benchmark',
+                               f'data_compare_runs_{time.strftime("%Y%m%d_%H%M%S")}.json')
+    os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
+    with open(out, 'w') as f:
+        json.dump(report, f, indent=2)
+    print(f'[benchmark_data] {report["load_after"]}; report: {out}')
+    return report
+
+
 def check_paths(args) -> None:
     """A --config or --data-root that does not exist: one line saying what to pass."""
     from mmdbp.utils.tool_args import require_config, require_dir
@@ -533,7 +597,7 @@ def check_paths(args) -> None:
 def main(argv=None):
     args = parse_args(argv)
     if args.compare:
-        return run_compare(args)
+        return run_repeated(args) if args.runs > 1 else run_compare(args)
     if args.device_decode:
         return run_device_decode(args)
     check_paths(args)

@@ -28,6 +28,25 @@ def test_compare_reports_every_pipeline(tmp_path):
     assert len(sides) == 3 and max(sides) == 160
 
 
+def test_repeated_runs_summarise_the_spread(tmp_path):
+    """--runs 2: two comparisons in fresh processes; the summary's median, min and max are
+    those of the per-run ratios the two reports hold."""
+    tool = load_tool('benchmark_data.py')
+    out = tmp_path / 'r.json'
+    report = tool.main(['--compare', 'simmim-192', '--num-images', '3', '--data-dir',
+                        str(tmp_path), '--rounds', '1', '--samples', '2', '--workers', '0',
+                        '--batch', '2', '--loader-batches', '1', '--runs', '2', '--out', str(out)])
+    saved = json.loads(out.read_text())
+    assert len(saved['runs']) == 2 and saved['summary'] == report['summary']
+    for name, stats in saved['summary']['simmim-192'].items():
+        per_run = [r['comparisons']['simmim-192']['pipelines'][name]['cpu_ratio']
+                   for r in saved['runs']]
+        assert stats['cpu']['runs'] == per_run
+        assert stats['cpu']['min'] == min(per_run) and stats['cpu']['max'] == max(per_run)
+        assert stats['cpu']['median'] == sum(per_run) / 2
+    assert saved['summary']['simmim-192']['mmpretrain']['cpu']['median'] == 1.0
+
+
 def test_device_decode_mode_on_cpu(tmp_path):
     """--device-decode cpu: the worker side and the preprocessor (torchvision's CPU decoder)."""
     tool = load_tool('benchmark_data.py')
