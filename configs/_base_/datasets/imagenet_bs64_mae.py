@@ -12,7 +12,7 @@ data_preprocessor = dict(
 # bicubic), RandomFlip(0.5)) in one FastRandomResizedCrop: it decodes only the crop's region of
 # each JPEG (bit-identical to OpenCV's full decode), resizes with Pillow's filter, flips, and draws
 # crop and flip from the same random stream as mmpretrain's transforms; outputs within
-# interpolation rounding of mmpretrain's, ~2.4x the images per CPU second (docs/benchmarks.md,
+# interpolation rounding of mmpretrain's, ~2.5x the images per CPU second (docs/benchmarks.md,
 # "Data loading"). It names unreadable files like LoadChecked* and takes skip_bad_samples too.
 # MAE, GreenMIM and MIRL pre-training inherit it.
 train_pipeline = [

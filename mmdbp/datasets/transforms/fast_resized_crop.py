@@ -1,5 +1,5 @@
 """``LoadImageFromFile`` + Pillow-bicubic ``RandomResizedCrop`` (+ ``RandomFlip``) in one
-transform, ~2.4x cheaper per image.
+transform, ~2.5x cheaper per image.
 
 mmpretrain's MAE / SimMIM pipelines decode with OpenCV, crop, and resize with
 ``RandomResizedCrop(backend='pillow', interpolation='bicubic')``. mmcv's Pillow resize converts the
