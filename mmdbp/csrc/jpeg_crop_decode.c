@@ -25,6 +25,13 @@
 
 #include <jpeglib.h>
 
+/* jpeg_skip_scanlines and jpeg_crop_scanline exist since libjpeg-turbo 1.5, but several of their
+ * bugs (crashes and wrong rows with chroma subsampling) were fixed only up to 2.1; with an older
+ * library or IJG's libjpeg the build fails here and mmdbp installs without this extension. */
+#if !defined(LIBJPEG_TURBO_VERSION_NUMBER) || LIBJPEG_TURBO_VERSION_NUMBER < 2001000
+#error "mmdbp._jpeg_crop_decode needs libjpeg-turbo >= 2.1"
+#endif
+
 /* columns decoded beyond each side of the crop (see decode_crop) */
 #define CROP_MARGIN 8
 

@@ -116,6 +116,43 @@ def test_crop_equals_opencv_full_decode(name, data):
         np.testing.assert_array_equal(crop, ref[y0:y1, x0:x1], err_msg=f'{name} {box}')
 
 
+@needs_extension
+def test_a_library_that_decodes_differently_is_not_used(monkeypatch):
+    """The once-per-process check against OpenCV: an extension whose pixels differ (here: off by
+    one in one value) is switched off with a warning, and every file goes to OpenCV."""
+    real = jpeg_crop_decode._ext
+
+    class OffByOne:
+        jpeg_header = staticmethod(real.jpeg_header)
+
+        @staticmethod
+        def decode_crop(data, *box):
+            pixels, row0, col0, width = real.decode_crop(data, *box)
+            pixels[0] ^= 1
+            return pixels, row0, col0, width
+
+    monkeypatch.setattr(jpeg_crop_decode, '_ext', OffByOne)
+    monkeypatch.setattr(jpeg_crop_decode, '_agrees', None)
+    import logging
+
+    from mmengine.logging import MMLogger
+    logger = MMLogger.get_instance('crop_decode_check_test')  # the current logger
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger.addHandler(handler)
+    data = encode(scene(40, 60, seed=10), quality=90, subsampling=2)
+    try:
+        assert not crop_decode_available() and jpeg_crop_size(data) is None
+    finally:
+        logger.removeHandler(handler)
+    assert any('decodes differently from OpenCV' in r.getMessage() and r.levelno == logging.WARNING
+               for r in records)
+    monkeypatch.setattr(jpeg_crop_decode, '_ext', real)
+    monkeypatch.setattr(jpeg_crop_decode, '_agrees', None)
+    assert crop_decode_available() and jpeg_crop_size(data) == (40, 60)
+
+
 def test_files_it_cannot_reproduce_are_refused():
     rgb = scene(64, 80, seed=6)
     cmyk = io.BytesIO()

@@ -16,12 +16,16 @@ It decodes with OpenCV's settings (islow IDCT, fancy upsampling, BGR output), so
 (``tests/test_datasets/test_jpeg_crop_decode.py`` compares them on random boxes). Files it would
 not reproduce exactly (not a JPEG, CMYK / YCCK / RGB colour spaces, an EXIF orientation other
 than 1, a libjpeg warning such as a truncated file) return ``None`` here and the caller decodes
-them with OpenCV, as does everything when the extension was not built (no compiler or no
-libjpeg-turbo headers at install).
+them with OpenCV, as does everything when the extension was not built (no compiler, no
+libjpeg-turbo >= 2.1 headers at install). Before its first use in a process the extension is
+checked against OpenCV on a small generated JPEG; should the two libraries decode it differently
+(libjpeg-turbo builds that differ from OpenCV's), it is not used and a warning says so.
 """
+import logging
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 
 try:
     from mmdbp import _jpeg_crop_decode as _ext
@@ -30,18 +34,49 @@ except ImportError:  # built optionally (setup.py): OpenCV's full decode is the 
 
 #: the JPEG start-of-image marker
 _SOI = b'\xff\xd8'
+#: whether the extension decodes like OpenCV here (None: not checked yet in this process)
+_agrees: Optional[bool] = None
+
+
+def _agrees_with_opencv() -> bool:
+    """Decode a generated 4:2:0 JPEG (odd size, sharp colour edges) with both decoders and
+    compare interior, edge and whole-image crops; once per process."""
+    import cv2
+    yy, xx = np.mgrid[:75, :97]
+    img = np.stack([(xx * 7 + yy * 3) % 256, (yy * 11) % 256,
+                    np.where((xx // 9 + yy // 7) % 2 == 1, 230, 20)], -1).astype(np.uint8)
+    ok, encoded = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    data = encoded.tobytes()
+    ref = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    for box in ((0, 0, 97, 75), (17, 21, 58, 60), (40, 3, 97, 75), (0, 50, 33, 75)):
+        x0, y0, x1, y1 = box
+        crop = decode_jpeg_crop(data, box)
+        if crop is None or not np.array_equal(crop, ref[y0:y1, x0:x1]):
+            return False
+    return ok
 
 
 def crop_decode_available() -> bool:
-    """Whether mmdbp's crop-region JPEG decoder was built at install."""
-    return _ext is not None
+    """Whether mmdbp's crop-region JPEG decoder was built at install and decodes exactly as
+    OpenCV does in this process (checked once; a mismatch is logged and disables it)."""
+    global _agrees
+    if _ext is None:
+        return False
+    if _agrees is None:
+        _agrees = _agrees_with_opencv()
+        if not _agrees:
+            print_log('mmdbp._jpeg_crop_decode decodes differently from OpenCV with this '
+                      'libjpeg-turbo; FastRandomResizedCrop decodes whole images with OpenCV '
+                      '(same pixels as mmpretrain, ~15% slower). Rebuild mmdbp against '
+                      'libjpeg-turbo >= 2.1 to use it.', logger='current', level=logging.WARNING)
+    return _agrees
 
 
 def jpeg_crop_size(data: bytes) -> Optional[Tuple[int, int]]:
     """``(height, width)`` of a JPEG whose crops :func:`decode_jpeg_crop` decodes exactly as
     OpenCV does (YCbCr or greyscale, EXIF orientation 1); ``None`` for any other file (or bytes
     that are no JPEG), and when the extension is not built."""
-    if _ext is None or data[:2] != _SOI:
+    if data[:2] != _SOI or not crop_decode_available():
         return None
     try:
         height, width, exact = _ext.jpeg_header(data)
