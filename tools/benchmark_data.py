@@ -44,6 +44,8 @@ Examples::
 
     python tools/benchmark_data.py --pipeline mae-imagenet-format --workers 0 2
     python tools/benchmark_data.py --compare mae-224 simmim-192 --num-images 200 --rounds 7
+    python tools/benchmark_data.py --compare mae-224 --num-images 200 --rounds 15 \\
+        --samples 100 --workers 0 --runs 8     # the spread over 8 fresh processes
     python tools/benchmark_data.py --device-decode cuda --num-images 200 --batch 256
     python tools/benchmark_data.py --config configs/_base_/datasets/demo_in1k_mae.py \\
         --data-root data/demo_in1k --samples 200
@@ -135,8 +137,7 @@ def parse_args(argv=None):
     p.add_argument('--runs', type=int, default=1,
                    help='--compare: run the whole comparison in N fresh processes, one after the '
                    'other, and report the median, min and max of each ratio over the runs (the '
-                   'spread between processes, e.g. of the allocator state, exceeds the spread '
-                   'between rounds of one process)')
+                   'ratio varies more between processes than between the rounds of one)')
     return p.parse_args(argv)
 
 
